@@ -1,0 +1,259 @@
+//! Time as the runtime sees it: a monotonic clock, a wall clock and sleeping, behind one trait so
+//! tests drive time by hand and never sleep.
+
+use std::fmt;
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+/// A future returned by [`Clock::sleep_async`].
+pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
+
+/// The source of time and the way to wait, owned by a manager or a registry.
+///
+/// Only failure paths and non-closed breakers read it: a successful call through a closed breaker
+/// never does.
+///
+/// ```
+/// use resilience_core::{Clock, ManualClock};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// clock.sleep(Duration::from_secs(2)); // returns at once, and moves time forward
+/// assert_eq!(clock.now(), Duration::from_secs(2));
+/// assert_eq!(clock.sleeps(), [Duration::from_secs(2)]);
+/// ```
+pub trait Clock: Send + Sync + fmt::Debug + 'static {
+    /// Monotonic time since an origin fixed by the clock.
+    fn now(&self) -> Duration;
+    /// Wall-clock time since the Unix epoch; used only to persist breaker deadlines.
+    fn unix_now(&self) -> Duration;
+    /// Blocks the calling thread for `duration`.
+    fn sleep(&self, duration: Duration);
+    /// Waits for `duration` without blocking the executor.
+    fn sleep_async(&self, duration: Duration) -> Sleep;
+}
+
+/// The real clock: `Instant` for monotonic time, `SystemTime` for wall time, `thread::sleep`
+/// and, with the `tokio` feature, tokio's timer (so tokio's paused test time applies).
+///
+/// ```
+/// use resilience_core::{Clock, SystemClock};
+/// let clock = SystemClock;
+/// let a = clock.now();
+/// assert!(clock.now() >= a);
+/// ```
+#[derive(Clone, Copy, Debug, Default)]
+pub struct SystemClock;
+
+fn process_origin() -> Instant {
+    static ORIGIN: OnceLock<Instant> = OnceLock::new();
+    *ORIGIN.get_or_init(Instant::now)
+}
+
+impl Clock for SystemClock {
+    fn now(&self) -> Duration {
+        let origin = process_origin();
+        #[cfg(feature = "tokio")]
+        let now = tokio::time::Instant::now().into_std();
+        #[cfg(not(feature = "tokio"))]
+        let now = Instant::now();
+        now.saturating_duration_since(origin)
+    }
+
+    fn unix_now(&self) -> Duration {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or(Duration::ZERO)
+    }
+
+    fn sleep(&self, duration: Duration) {
+        std::thread::sleep(duration);
+    }
+
+    #[cfg(feature = "tokio")]
+    fn sleep_async(&self, duration: Duration) -> Sleep {
+        Box::pin(tokio::time::sleep(duration))
+    }
+
+    #[cfg(not(feature = "tokio"))]
+    fn sleep_async(&self, duration: Duration) -> Sleep {
+        Box::pin(thread_timer::sleep(duration))
+    }
+}
+
+/// A timer for builds without tokio: a short-lived thread wakes the task when the time is up.
+#[cfg(not(feature = "tokio"))]
+mod thread_timer {
+    use std::future::Future;
+    use std::pin::Pin;
+    use std::sync::{Arc, Mutex};
+    use std::task::{Context, Poll, Waker};
+    use std::time::Duration;
+
+    #[derive(Default)]
+    struct Shared {
+        done: bool,
+        waker: Option<Waker>,
+    }
+
+    pub(super) struct ThreadSleep {
+        duration: Duration,
+        shared: Option<Arc<Mutex<Shared>>>,
+    }
+
+    pub(super) fn sleep(duration: Duration) -> ThreadSleep {
+        ThreadSleep {
+            duration,
+            shared: None,
+        }
+    }
+
+    impl Future for ThreadSleep {
+        type Output = ();
+        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+            let duration = self.duration;
+            let shared = self.shared.get_or_insert_with(|| {
+                let shared = Arc::new(Mutex::new(Shared::default()));
+                let for_thread = Arc::clone(&shared);
+                std::thread::spawn(move || {
+                    std::thread::sleep(duration);
+                    let mut s = for_thread.lock().unwrap_or_else(|p| p.into_inner());
+                    s.done = true;
+                    if let Some(w) = s.waker.take() {
+                        w.wake();
+                    }
+                });
+                shared
+            });
+            let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
+            if s.done {
+                Poll::Ready(())
+            } else {
+                s.waker = Some(cx.waker().clone());
+                Poll::Pending
+            }
+        }
+    }
+}
+
+/// A clock that moves only when told to. Sleeping on it returns at once, records the duration and
+/// moves time forward by it, so retry tests assert the exact schedule without waiting.
+///
+/// Clones share one timeline: keep a clone in the test and give one to the manager.
+///
+/// ```
+/// use resilience_core::{Clock, ManualClock};
+/// use std::time::Duration;
+///
+/// let clock = ManualClock::new();
+/// let shared = clock.clone();
+/// clock.advance(Duration::from_millis(1500));
+/// assert_eq!(shared.now(), Duration::from_millis(1500));
+/// ```
+#[derive(Clone, Debug)]
+pub struct ManualClock {
+    inner: Arc<ManualInner>,
+}
+
+#[derive(Debug)]
+struct ManualInner {
+    elapsed_nanos: AtomicU64,
+    unix_origin: Duration,
+    sleeps: Mutex<Vec<Duration>>,
+}
+
+impl ManualClock {
+    /// A clock at monotonic time zero whose wall clock reads 2026-01-01T00:00:00Z.
+    pub fn new() -> Self {
+        Self::with_unix_origin(Duration::from_secs(1_767_225_600))
+    }
+
+    /// A clock at monotonic time zero whose wall clock reads `unix_origin` since the epoch.
+    ///
+    /// ```
+    /// use resilience_core::{Clock, ManualClock};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::with_unix_origin(Duration::from_secs(1000));
+    /// clock.advance(Duration::from_secs(5));
+    /// assert_eq!(clock.unix_now(), Duration::from_secs(1005));
+    /// ```
+    pub fn with_unix_origin(unix_origin: Duration) -> Self {
+        ManualClock {
+            inner: Arc::new(ManualInner {
+                elapsed_nanos: AtomicU64::new(0),
+                unix_origin,
+                sleeps: Mutex::new(Vec::new()),
+            }),
+        }
+    }
+
+    /// Moves time forward by `by`.
+    pub fn advance(&self, by: Duration) {
+        let nanos = u64::try_from(by.as_nanos()).unwrap_or(u64::MAX);
+        let _ = self
+            .inner
+            .elapsed_nanos
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                Some(n.saturating_add(nanos))
+            });
+    }
+
+    /// Every duration slept on this clock so far, in order.
+    pub fn sleeps(&self) -> Vec<Duration> {
+        self.lock_sleeps().clone()
+    }
+
+    /// Forgets the recorded sleeps (time stays where it is).
+    ///
+    /// ```
+    /// use resilience_core::{Clock, ManualClock};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// clock.sleep(Duration::from_secs(1));
+    /// clock.clear_sleeps();
+    /// assert!(clock.sleeps().is_empty());
+    /// ```
+    pub fn clear_sleeps(&self) {
+        self.lock_sleeps().clear();
+    }
+
+    fn lock_sleeps(&self) -> std::sync::MutexGuard<'_, Vec<Duration>> {
+        self.inner
+            .sleeps
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    }
+
+    fn record_sleep(&self, duration: Duration) {
+        self.lock_sleeps().push(duration);
+        self.advance(duration);
+    }
+}
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Clock for ManualClock {
+    fn now(&self) -> Duration {
+        Duration::from_nanos(self.inner.elapsed_nanos.load(Ordering::Acquire))
+    }
+
+    fn unix_now(&self) -> Duration {
+        self.inner.unix_origin.saturating_add(self.now())
+    }
+
+    fn sleep(&self, duration: Duration) {
+        self.record_sleep(duration);
+    }
+
+    fn sleep_async(&self, duration: Duration) -> Sleep {
+        self.record_sleep(duration);
+        Box::pin(std::future::ready(()))
+    }
+}

@@ -1,0 +1,347 @@
+//! The attempt driver: every decision of a retried call (breaker permit, classification, delay,
+//! deadline, metrics, events) in one place, shared by the manager's loops and by the code
+//! `#[retry]` generates. The loops around it only run the body and sleep.
+
+use crate::breaker::BreakerPermit;
+use crate::manager::{OperationHandle, Policy, RetryEvent};
+use crate::{CircuitOpenError, Classify, ErrorCategory, RetryManager};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What a call site asks for on top of the manager's settings.
+#[doc(hidden)]
+#[derive(Clone, Default)]
+pub struct CallSpec {
+    /// Replaces the manager's retry settings for this call (the original's `config=`).
+    pub retry_base: Option<crate::RetryConfig>,
+    /// Retry values set at the call site.
+    pub retry: crate::overrides::RetryOverrides,
+    /// Replaces the manager's breaker settings for this call.
+    pub breaker_base: Option<crate::CircuitBreakerConfig>,
+    /// Breaker values set at the call site.
+    pub breaker: crate::overrides::BreakerOverrides,
+    /// Whether the call goes through its breaker.
+    pub use_breaker: bool,
+    /// Called before each retry, after the manager's own hook.
+    pub on_retry: Option<crate::manager::RetryHook>,
+}
+
+impl CallSpec {
+    /// A call through the breaker with nothing overridden.
+    pub const GUARDED: CallSpec = CallSpec {
+        retry_base: None,
+        retry: crate::overrides::RetryOverrides::NONE,
+        breaker_base: None,
+        breaker: crate::overrides::BreakerOverrides::NONE,
+        use_breaker: true,
+        on_retry: None,
+    };
+}
+
+/// What to do after a failed attempt.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Next {
+    /// Wait this long, then try again.
+    Retry(Duration),
+    /// Return the error.
+    Stop,
+}
+
+/// Leave to run one attempt: the breaker's permit, or nothing when the call bypasses it.
+#[doc(hidden)]
+#[derive(Debug)]
+#[must_use]
+pub struct Permit<'h>(Option<BreakerPermit<'h>>);
+
+/// The state of one retried call.
+#[doc(hidden)]
+pub struct CallState<'h> {
+    manager: &'h RetryManager,
+    handle: &'h OperationHandle,
+    spec: &'h CallSpec,
+    policy: Option<Arc<Policy>>,
+    attempts: u32,
+    started: Option<Duration>,
+    previous_delay: Option<Duration>,
+}
+
+impl<'h> CallState<'h> {
+    /// Starts a call. Reads the clock only when some configuration has an overall deadline.
+    #[inline]
+    pub fn new(manager: &'h RetryManager, handle: &'h OperationHandle, spec: &'h CallSpec) -> Self {
+        let started = manager.has_deadlines().then(|| manager.clock().now());
+        CallState {
+            manager,
+            handle,
+            spec,
+            policy: None,
+            attempts: 0,
+            started,
+            previous_delay: None,
+        }
+    }
+
+    /// Asks the breaker for the next attempt. `Err` means the attempt must not run.
+    #[inline]
+    pub fn admit(&mut self) -> Result<Permit<'h>, CircuitOpenError> {
+        let permit = if self.spec.use_breaker {
+            Some(self.handle.breaker.try_acquire()?)
+        } else {
+            None
+        };
+        self.attempts += 1;
+        Ok(Permit(permit))
+    }
+
+    /// The attempt returned `Ok`: the call ends.
+    #[inline]
+    pub fn succeeded(&mut self, permit: Permit<'h>) {
+        if let Some(p) = permit.0 {
+            p.record_success();
+        }
+        self.handle.metrics.record_success(self.attempts);
+        if self.attempts > 1 {
+            self.succeeded_after_retries();
+        }
+    }
+
+    #[cold]
+    fn succeeded_after_retries(&self) {
+        tracing::debug!(
+            component = %self.handle.component,
+            operation = %self.handle.operation,
+            attempts = self.attempts,
+            "succeeded after retries"
+        );
+    }
+
+    /// The attempt returned `error`: reports it to the breaker and the metrics, and decides
+    /// whether and when to try again. The one retry decision, for every loop.
+    #[cold]
+    pub fn failed<E: Classify + ?Sized>(&mut self, permit: Permit<'h>, error: &E) -> Next {
+        let manager = self.manager;
+        let policy = Arc::clone(
+            self.policy
+                .get_or_insert_with(|| manager.resolve_policy(self.handle, self.spec)),
+        );
+        let category = manager.classifier().classify(error);
+        let retryable = self.is_retryable(&policy, category, error);
+
+        if let Some(p) = permit.0 {
+            if retryable {
+                p.record_failure();
+            } else {
+                p.release();
+            }
+        }
+        let metrics = &self.handle.metrics;
+        metrics.record_attempt_failure(category);
+
+        if !retryable || self.attempts >= policy.retry.max_attempts {
+            metrics.record_failure(self.attempts, retryable, false);
+            return Next::Stop;
+        }
+
+        let max_delay = policy.retry.max_delay;
+        let delay = match error.retry_after() {
+            Some(hint) => hint.min(max_delay),
+            None => policy.retry.backoff_for(category).delay(
+                self.attempts,
+                self.previous_delay,
+                manager.rng().next_f64(),
+            ),
+        };
+        if let (Some(limit), Some(started)) = (policy.retry.max_elapsed, self.started) {
+            let ends_at = manager.clock().now().saturating_add(delay);
+            if ends_at > started.saturating_add(limit) {
+                tracing::warn!(
+                    component = %self.handle.component,
+                    operation = %self.handle.operation,
+                    attempt = self.attempts,
+                    delay_ms = delay.as_millis() as u64,
+                    "overall deadline reached; not retrying"
+                );
+                metrics.record_failure(self.attempts, retryable, false);
+                return Next::Stop;
+            }
+        }
+
+        self.previous_delay = Some(delay);
+        metrics.record_retry(delay);
+        let event = RetryEvent {
+            component: &self.handle.component,
+            operation: &self.handle.operation,
+            attempt: self.attempts,
+            delay,
+            category,
+            error: error.as_error(),
+        };
+        tracing::warn!(
+            component = %event.component,
+            operation = %event.operation,
+            attempt = event.attempt,
+            delay_ms = delay.as_millis() as u64,
+            category = %category,
+            error = %DisplayError(event.error),
+            "attempt failed; retrying"
+        );
+        manager.notify_retry(&event);
+        if let Some(hook) = &self.spec.on_retry {
+            hook(&event);
+        }
+        Next::Retry(delay)
+    }
+
+    fn is_retryable<E: Classify + ?Sized>(
+        &self,
+        policy: &Policy,
+        category: ErrorCategory,
+        error: &E,
+    ) -> bool {
+        let by_category = self
+            .manager
+            .classifier()
+            .is_retryable(category)
+            .unwrap_or_else(|| policy.retry.retryable_categories.contains(category));
+        by_category
+            && !error
+                .as_error()
+                .is_some_and(|e| policy.retry.non_retryable.matches(e))
+    }
+
+    /// The breaker refused an attempt: the call ends with the last real error, or with the
+    /// rejection when no attempt ran.
+    #[cold]
+    pub fn rejected<E: From<CircuitOpenError>>(
+        &mut self,
+        open: CircuitOpenError,
+        last: Option<E>,
+    ) -> E {
+        self.handle
+            .metrics
+            .record_failure(self.attempts, true, true);
+        tracing::debug!(
+            component = %self.handle.component,
+            operation = %self.handle.operation,
+            attempts = self.attempts,
+            "circuit breaker rejected the call"
+        );
+        match last {
+            Some(error) => error,
+            None => E::from(open),
+        }
+    }
+
+    /// Blocks for `delay` on the manager's clock; a zero delay returns at once.
+    pub fn sleep(&self, delay: Duration) {
+        if !delay.is_zero() {
+            self.manager.clock().sleep(delay);
+        }
+    }
+
+    /// Waits `delay` on the manager's clock; a zero delay is ready at once.
+    pub async fn sleep_async(&self, delay: Duration) {
+        if !delay.is_zero() {
+            self.manager.clock().sleep_async(delay).await;
+        }
+    }
+
+    /// Attempts made so far.
+    pub fn attempts(&self) -> u32 {
+        self.attempts
+    }
+}
+
+struct DisplayError<'a>(Option<&'a (dyn std::error::Error + 'static)>);
+
+impl std::fmt::Display for DisplayError<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self.0 {
+            Some(e) => std::fmt::Display::fmt(e, f),
+            None => f.write_str("<error>"),
+        }
+    }
+}
+
+/// The loop of a blocking call: `admit` decides whether an attempt may run.
+pub(crate) fn run_blocking<'h, T, E, F, A>(
+    mut call: CallState<'h>,
+    mut admit: A,
+    mut attempt: F,
+) -> Result<T, E>
+where
+    E: Classify,
+    F: FnMut() -> Result<T, E>,
+    A: FnMut(&mut CallState<'h>, Option<E>) -> Result<Permit<'h>, E>,
+{
+    let mut last = None;
+    loop {
+        let permit = admit(&mut call, last.take())?;
+        match attempt() {
+            Ok(value) => {
+                call.succeeded(permit);
+                return Ok(value);
+            }
+            Err(error) => match call.failed(permit, &error) {
+                Next::Retry(delay) => {
+                    last = Some(error);
+                    call.sleep(delay);
+                }
+                Next::Stop => return Err(error),
+            },
+        }
+    }
+}
+
+/// The loop of an async call; the same steps as [`run_blocking`].
+pub(crate) async fn run_async<'h, T, E, F, Fut, A>(
+    mut call: CallState<'h>,
+    mut admit: A,
+    mut attempt: F,
+) -> Result<T, E>
+where
+    E: Classify,
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, E>>,
+    A: FnMut(&mut CallState<'h>, Option<E>) -> Result<Permit<'h>, E>,
+{
+    let mut last = None;
+    loop {
+        let permit = admit(&mut call, last.take())?;
+        match attempt().await {
+            Ok(value) => {
+                call.succeeded(permit);
+                return Ok(value);
+            }
+            Err(error) => match call.failed(permit, &error) {
+                Next::Retry(delay) => {
+                    last = Some(error);
+                    call.sleep_async(delay).await;
+                }
+                Next::Stop => return Err(error),
+            },
+        }
+    }
+}
+
+/// Admission for calls through the breaker: a rejection ends the call.
+pub(crate) fn admit_guarded<'h, E: From<CircuitOpenError>>(
+    call: &mut CallState<'h>,
+    last: Option<E>,
+) -> Result<Permit<'h>, E> {
+    match call.admit() {
+        Ok(permit) => Ok(permit),
+        Err(open) => Err(call.rejected(open, last)),
+    }
+}
+
+/// Admission for calls that bypass the breaker: always granted.
+pub(crate) fn admit_unguarded<'h, E>(
+    call: &mut CallState<'h>,
+    _last: Option<E>,
+) -> Result<Permit<'h>, E> {
+    debug_assert!(!call.spec.use_breaker);
+    call.attempts += 1;
+    Ok(Permit(None))
+}

@@ -1,0 +1,694 @@
+//! The manager: settings, breakers, metrics, clock and randomness, and the calls that use them.
+
+use crate::breaker::CircuitBreaker;
+use crate::driver::{self, CallSpec, CallState};
+use crate::metrics::{MetricsRegistry, OperationMetrics};
+use crate::overrides::{repair_breaker, repair_retry, BreakerOverrides, RetryOverrides};
+use crate::{
+    CircuitBreakerConfig, CircuitBreakerRegistry, CircuitBreakerStatus, CircuitOpenError, Classify,
+    Clock, ConfigError, ErrorCategory, ErrorClassifier, Jitter, MetricsSnapshot, RetryConfig, Rng,
+    SystemClock,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, RwLock};
+use std::time::Duration;
+
+/// A hook called before each retry.
+pub type RetryHook = Arc<dyn Fn(&RetryEvent<'_>) + Send + Sync>;
+
+/// What a retry hook is told: which operation, which attempt failed, how long until the next,
+/// and why.
+#[derive(Debug)]
+pub struct RetryEvent<'a> {
+    /// The component (service) called.
+    pub component: &'a str,
+    /// The operation called.
+    pub operation: &'a str,
+    /// The attempt that failed (1 for the first).
+    pub attempt: u32,
+    /// The wait before the next attempt.
+    pub delay: Duration,
+    /// The failure's category.
+    pub category: ErrorCategory,
+    /// The error, when its type is a `std::error::Error`.
+    pub error: Option<&'a (dyn std::error::Error + 'static)>,
+}
+
+/// Retries, breakers and metrics for every operation of a program. The original's
+/// `EnhancedRetryManager`.
+///
+/// ```
+/// use resilience_core::RetryManager;
+///
+/// let manager = RetryManager::new();
+/// let mut calls = 0;
+/// let result: Result<u32, std::io::Error> = manager.execute("api", "fetch", || {
+///     calls += 1;
+///     if calls < 2 { Err(std::io::ErrorKind::ConnectionReset.into()) } else { Ok(7) }
+/// });
+/// assert_eq!(result.unwrap(), 7);
+/// assert_eq!(manager.metrics().get("api", "fetch").unwrap().attempts, 2);
+/// ```
+pub struct RetryManager {
+    id: u64,
+    clock: Arc<dyn Clock>,
+    rng: Rng,
+    classifier: ErrorClassifier,
+    registry: Arc<CircuitBreakerRegistry>,
+    metrics: MetricsRegistry,
+    settings: RwLock<Settings>,
+    /// Whether any setting has an overall deadline; only then does a call read the clock at its
+    /// start.
+    deadlines: AtomicBool,
+    handles: RwLock<HashMap<String, HashMap<String, Arc<OperationHandle>>>>,
+    on_retry: Option<RetryHook>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Settings {
+    pub(crate) retry: RetryConfig,
+    pub(crate) breaker: CircuitBreakerConfig,
+    /// Per `"service:operation"` overrides, from `configure_from_json`.
+    pub(crate) per_key: HashMap<String, KeyOverrides>,
+}
+
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(crate) struct KeyOverrides {
+    pub(crate) retry: RetryOverrides,
+    pub(crate) breaker: BreakerOverrides,
+}
+
+/// The effective settings of one call.
+#[derive(Debug)]
+pub(crate) struct Policy {
+    pub(crate) retry: RetryConfig,
+}
+
+/// The breaker and metrics of one (component, operation), held by call sites so that a call
+/// needs no map look-up.
+#[doc(hidden)]
+#[derive(Debug)]
+pub struct OperationHandle {
+    pub(crate) component: String,
+    pub(crate) operation: String,
+    pub(crate) breaker: Arc<CircuitBreaker>,
+    pub(crate) metrics: Arc<OperationMetrics>,
+}
+
+impl RetryManager {
+    /// A manager with the default settings, the system clock and a fresh in-memory registry.
+    pub fn new() -> Self {
+        // The defaults are valid by construction (a test checks it), so no validation and no
+        // panic path.
+        RetryManagerBuilder::default().build_unchecked()
+    }
+
+    /// A builder for the original's constructor arguments.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerConfig, RetryConfig, RetryManager};
+    /// let manager = RetryManager::builder()
+    ///     .default_config(RetryConfig { max_attempts: 5, ..RetryConfig::default() })
+    ///     .circuit_breaker_config(CircuitBreakerConfig { failure_threshold: 3, ..Default::default() })
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = manager;
+    /// ```
+    pub fn builder() -> RetryManagerBuilder {
+        RetryManagerBuilder::default()
+    }
+
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+
+    pub(crate) fn rng(&self) -> &Rng {
+        &self.rng
+    }
+
+    pub(crate) fn classifier(&self) -> &ErrorClassifier {
+        &self.classifier
+    }
+
+    #[inline]
+    pub(crate) fn has_deadlines(&self) -> bool {
+        self.deadlines.load(Ordering::Relaxed)
+    }
+
+    pub(crate) fn notify_retry(&self, event: &RetryEvent<'_>) {
+        if let Some(hook) = &self.on_retry {
+            hook(event);
+        }
+    }
+
+    /// The breaker registry this manager uses.
+    pub fn circuit_breaker_registry(&self) -> &Arc<CircuitBreakerRegistry> {
+        &self.registry
+    }
+
+    /// The handle of (component, operation), created on first use.
+    pub(crate) fn handle(&self, component: &str, operation: &str) -> Arc<OperationHandle> {
+        if let Some(h) = self
+            .handles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(component)
+            .and_then(|ops| ops.get(operation))
+        {
+            return Arc::clone(h);
+        }
+        let handle = Arc::new(OperationHandle {
+            component: component.to_owned(),
+            operation: operation.to_owned(),
+            breaker: self.registry.get_breaker(component, operation),
+            metrics: self.metrics.get(component, operation),
+        });
+        handle
+            .breaker
+            .configure(&self.breaker_config(component, operation, &CallSpec::GUARDED));
+        let mut map = self.handles.write().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(
+            map.entry(component.to_owned())
+                .or_default()
+                .entry(operation.to_owned())
+                .or_insert(handle),
+        )
+    }
+
+    fn settings(&self) -> std::sync::RwLockReadGuard<'_, Settings> {
+        self.settings.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Settings of one call: call site > per-operation entry > manager defaults.
+    pub(crate) fn resolve_policy(&self, handle: &OperationHandle, spec: &CallSpec) -> Arc<Policy> {
+        let key_overrides = self.key_overrides(&handle.component, &handle.operation);
+        let mut retry = match &spec.retry_base {
+            Some(base) => base.clone(),
+            None => {
+                let mut retry = self.settings().retry.clone();
+                key_overrides.retry.apply(&mut retry);
+                retry
+            }
+        };
+        spec.retry.apply(&mut retry);
+        repair_retry(&mut retry);
+        if spec.use_breaker && !(spec.breaker.is_empty() && spec.breaker_base.is_none()) {
+            let breaker = self.breaker_config(&handle.component, &handle.operation, spec);
+            handle.breaker.configure(&breaker);
+        }
+        Arc::new(Policy { retry })
+    }
+
+    pub(crate) fn breaker_config(
+        &self,
+        component: &str,
+        operation: &str,
+        spec: &CallSpec,
+    ) -> CircuitBreakerConfig {
+        let mut breaker = match &spec.breaker_base {
+            Some(base) => base.clone(),
+            None => {
+                let mut breaker = self.settings().breaker.clone();
+                self.key_overrides(component, operation)
+                    .breaker
+                    .apply(&mut breaker);
+                breaker
+            }
+        };
+        spec.breaker.apply(&mut breaker);
+        repair_breaker(&mut breaker);
+        breaker
+    }
+
+    fn key_overrides(&self, component: &str, operation: &str) -> KeyOverrides {
+        let settings = self.settings();
+        if settings.per_key.is_empty() {
+            return KeyOverrides::default();
+        }
+        settings
+            .per_key
+            .get(&format!("{component}:{operation}"))
+            .copied()
+            .unwrap_or_default()
+    }
+
+    /// Runs `f` until it succeeds, fails with a non-retryable error, or attempts run out, with
+    /// the breaker of (component, operation). The original's `execute`.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::new();
+    /// let result: Result<&str, std::io::Error> = manager.execute("db", "ping", || Ok("pong"));
+    /// assert_eq!(result.unwrap(), "pong");
+    /// ```
+    pub fn execute<T, E, F>(&self, component: &str, operation: &str, f: F) -> Result<T, E>
+    where
+        F: FnMut() -> Result<T, E>,
+        E: Classify + From<CircuitOpenError>,
+    {
+        self.call(component, operation).run(f)
+    }
+
+    /// The async form of [`execute`](Self::execute): `f` makes a new future per attempt. The
+    /// returned future is `Send` when `f` and its futures are.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let manager = RetryManager::new();
+    /// let result: Result<u8, std::io::Error> =
+    ///     manager.execute_async("api", "get", || async { Ok(1) }).await;
+    /// assert_eq!(result.unwrap(), 1);
+    /// # });
+    /// ```
+    pub async fn execute_async<T, E, F, Fut>(
+        &self,
+        component: &str,
+        operation: &str,
+        f: F,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Classify + From<CircuitOpenError>,
+    {
+        self.call(component, operation).run_async(f).await
+    }
+
+    /// A call with per-call overrides, ended by [`Call::run`] or [`Call::run_async`]. The
+    /// original's `retry(...)`.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// use std::time::Duration;
+    /// let manager = RetryManager::new();
+    /// let result: Result<u8, std::io::Error> = manager
+    ///     .call("db", "query")
+    ///     .max_attempts(5)
+    ///     .initial_delay(Duration::from_millis(10))
+    ///     .run(|| Ok(3));
+    /// assert_eq!(result.unwrap(), 3);
+    /// ```
+    pub fn call(&self, component: &str, operation: &str) -> Call<'_, Guarded> {
+        Call {
+            manager: self,
+            handle: self.handle(component, operation),
+            spec: CallSpec::GUARDED,
+            mode: PhantomData,
+        }
+    }
+
+    /// Every breaker's status as of now, keyed `"service:operation"`.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::new();
+    /// let _: Result<(), std::io::Error> = manager.execute("api", "get", || Ok(()));
+    /// assert_eq!(manager.circuit_breaker_status()["api:get"].failure_count, 0);
+    /// ```
+    pub fn circuit_breaker_status(&self) -> BTreeMap<String, CircuitBreakerStatus> {
+        self.registry.status()
+    }
+
+    /// Closes the breaker of (service, operation) and clears its counters and timeout ladder.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// RetryManager::new().reset_circuit_breaker("api", "get");
+    /// ```
+    pub fn reset_circuit_breaker(&self, service: &str, operation: &str) {
+        self.registry.reset(service, operation);
+    }
+
+    /// Every operation's figures as of now.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::new();
+    /// let _: Result<(), std::io::Error> = manager.execute("api", "get", || Ok(()));
+    /// let json = serde_json::to_value(manager.metrics()).unwrap();
+    /// assert_eq!(json["api:get"]["calls"], 1);
+    /// ```
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics.snapshot()
+    }
+
+    /// Applies settings from JSON, the original's `configure_from_dict`: see
+    /// [`crate::config_json`]. All or nothing: on error nothing changes.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::new();
+    /// manager.configure_from_json(&serde_json::json!({
+    ///     "retry": {"max_attempts": 5, "initial_delay": 0.5},
+    ///     "circuit_breaker": {"failure_threshold": 3},
+    ///     "operations": {"ChEMBL:fetch": {"retry": {"max_attempts": 8}}}
+    /// })).unwrap();
+    /// let err = manager.configure_from_json(&serde_json::json!({"retry": {"max_attempts": 0}}));
+    /// assert_eq!(err.unwrap_err().field(), "retry.max_attempts");
+    /// ```
+    pub fn configure_from_json(&self, value: &serde_json::Value) -> Result<(), ConfigError> {
+        let mut settings = self.settings().clone();
+        crate::config_json::apply(&mut settings, value)?;
+        let deadlines = settings.retry.max_elapsed.is_some()
+            || settings
+                .per_key
+                .values()
+                .any(|k| k.retry.max_elapsed.is_some());
+        *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
+        if deadlines {
+            self.deadlines.store(true, Ordering::Relaxed);
+        }
+        // Live breakers take the new thresholds at once.
+        let handles: Vec<_> = self
+            .handles
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+            .flat_map(|ops| ops.values().cloned())
+            .collect();
+        for h in handles {
+            h.breaker.configure(&self.breaker_config(
+                &h.component,
+                &h.operation,
+                &CallSpec::GUARDED,
+            ));
+        }
+        Ok(())
+    }
+
+    /// The manager's default retry settings (before per-operation overrides).
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// assert_eq!(RetryManager::new().default_config().max_attempts, 3);
+    /// ```
+    pub fn default_config(&self) -> RetryConfig {
+        self.settings().retry.clone()
+    }
+}
+
+impl Default for RetryManager {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for RetryManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryManager")
+            .field("id", &self.id)
+            .field("settings", &*self.settings())
+            .field("classifier", &self.classifier)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Builds a [`RetryManager`]; every setting is optional.
+///
+/// ```
+/// use resilience_core::{ErrorClassifier, ManualClock, RetryManager};
+/// let manager = RetryManager::builder()
+///     .clock(ManualClock::new())
+///     .seed(42)
+///     .error_classifier(ErrorClassifier::default())
+///     .build()
+///     .unwrap();
+/// # let _ = manager;
+/// ```
+#[derive(Default)]
+#[must_use]
+pub struct RetryManagerBuilder {
+    retry: Option<RetryConfig>,
+    breaker: Option<CircuitBreakerConfig>,
+    registry: Option<Arc<CircuitBreakerRegistry>>,
+    classifier: Option<ErrorClassifier>,
+    clock: Option<Arc<dyn Clock>>,
+    seed: Option<u64>,
+    on_retry: Option<RetryHook>,
+}
+
+impl RetryManagerBuilder {
+    /// Retry settings for every call that does not override them.
+    pub fn default_config(mut self, config: RetryConfig) -> Self {
+        self.retry = Some(config);
+        self
+    }
+
+    /// Breaker settings for every operation that does not override them.
+    pub fn circuit_breaker_config(mut self, config: CircuitBreakerConfig) -> Self {
+        self.breaker = Some(config);
+        self
+    }
+
+    /// A registry to share breakers (and their state file) with other managers. Its clock
+    /// times the breakers.
+    pub fn circuit_breaker_registry(mut self, registry: Arc<CircuitBreakerRegistry>) -> Self {
+        self.registry = Some(registry);
+        self
+    }
+
+    /// Rules that refine classification.
+    pub fn error_classifier(mut self, classifier: ErrorClassifier) -> Self {
+        self.classifier = Some(classifier);
+        self
+    }
+
+    /// The clock for waiting and deadlines (and for the breakers, unless a registry is given).
+    pub fn clock(mut self, clock: impl Clock) -> Self {
+        self.clock = Some(Arc::new(clock));
+        self
+    }
+
+    /// Fixes the random draws of jitter, for repeatable tests.
+    pub fn seed(mut self, seed: u64) -> Self {
+        self.seed = Some(seed);
+        self
+    }
+
+    /// A hook called before every retry of every operation.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::builder()
+    ///     .on_retry(|e| eprintln!("{}:{} attempt {} failed", e.component, e.operation, e.attempt))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = manager;
+    /// ```
+    pub fn on_retry(mut self, hook: impl Fn(&RetryEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.on_retry = Some(Arc::new(hook));
+        self
+    }
+
+    /// Validates the settings and builds the manager.
+    pub fn build(self) -> Result<RetryManager, ConfigError> {
+        if let Some(retry) = &self.retry {
+            retry.validate().map_err(|e| e.within("retry"))?;
+        }
+        if let Some(breaker) = &self.breaker {
+            breaker
+                .validate()
+                .map_err(|e| e.within("circuit_breaker"))?;
+        }
+        Ok(self.build_unchecked())
+    }
+
+    fn build_unchecked(self) -> RetryManager {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let clock: Arc<dyn Clock> = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let registry = self
+            .registry
+            .unwrap_or_else(|| Arc::new(CircuitBreakerRegistry::with_clock(Arc::clone(&clock))));
+        let retry = self.retry.unwrap_or_default();
+        RetryManager {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            deadlines: AtomicBool::new(retry.max_elapsed.is_some()),
+            settings: RwLock::new(Settings {
+                retry,
+                breaker: self.breaker.unwrap_or_default(),
+                per_key: HashMap::new(),
+            }),
+            clock,
+            rng: self.seed.map_or_else(Rng::from_entropy, Rng::seeded),
+            classifier: self.classifier.unwrap_or_default(),
+            registry,
+            metrics: MetricsRegistry::default(),
+            handles: RwLock::new(HashMap::new()),
+            on_retry: self.on_retry,
+        }
+    }
+}
+
+/// Marks a [`Call`] that goes through its breaker (its error type takes `CircuitOpenError`).
+#[derive(Debug)]
+pub enum Guarded {}
+
+/// Marks a [`Call`] that bypasses its breaker.
+#[derive(Debug)]
+pub enum Unguarded {}
+
+/// One call with per-call overrides; see [`RetryManager::call`]. Per-call values win over
+/// per-operation JSON entries, which win over the manager's defaults.
+#[must_use = "a call does nothing until `run` or `run_async`"]
+pub struct Call<'m, Mode> {
+    manager: &'m RetryManager,
+    handle: Arc<OperationHandle>,
+    spec: CallSpec,
+    mode: PhantomData<Mode>,
+}
+
+impl<'m, Mode> Call<'m, Mode> {
+    /// Replaces the manager's retry settings for this call (overrides set on the call still
+    /// apply on top).
+    pub fn config(mut self, config: RetryConfig) -> Self {
+        self.spec.retry_base = Some(config);
+        self
+    }
+
+    /// Attempts in all, the first included.
+    pub fn max_attempts(mut self, max_attempts: u32) -> Self {
+        self.spec.retry.max_attempts = Some(max_attempts);
+        self
+    }
+
+    /// Delay before the first retry.
+    pub fn initial_delay(mut self, delay: Duration) -> Self {
+        self.spec.retry.initial_delay = Some(delay);
+        self
+    }
+
+    /// Cap of every delay.
+    pub fn max_delay(mut self, delay: Duration) -> Self {
+        self.spec.retry.max_delay = Some(delay);
+        self
+    }
+
+    /// Growth of the delay per retry.
+    pub fn backoff_factor(mut self, factor: f64) -> Self {
+        self.spec.retry.backoff_factor = Some(factor);
+        self
+    }
+
+    /// Spread of the proportional jitter.
+    pub fn jitter_factor(mut self, factor: f64) -> Self {
+        self.spec.retry.jitter_factor = Some(factor);
+        self
+    }
+
+    /// The jitter strategy.
+    pub fn jitter(mut self, jitter: Jitter) -> Self {
+        self.spec.retry.jitter = Some(jitter);
+        self
+    }
+
+    /// An overall deadline for the call, retries and waits included.
+    pub fn max_elapsed(mut self, limit: Duration) -> Self {
+        self.spec.retry.max_elapsed = Some(limit);
+        if !limit.is_zero() {
+            self.manager.deadlines.store(true, Ordering::Relaxed);
+        }
+        self
+    }
+
+    /// A hook called before each retry of this call.
+    pub fn on_retry(mut self, hook: impl Fn(&RetryEvent<'_>) + Send + Sync + 'static) -> Self {
+        self.spec.on_retry = Some(Arc::new(hook));
+        self
+    }
+
+    /// The settings this call would run with, checked. `run` repairs invalid values (and logs
+    /// them) instead of failing, since it can only return the caller's error type.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::new();
+    /// assert!(manager.call("a", "b").max_attempts(0).validate().is_err());
+    /// ```
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        let mut retry = match &self.spec.retry_base {
+            Some(base) => base.clone(),
+            None => self.manager.default_config(),
+        };
+        self.spec.retry.apply(&mut retry);
+        retry.validate().map_err(|e| e.within("retry"))?;
+        let mut breaker = self
+            .spec
+            .breaker_base
+            .clone()
+            .unwrap_or_else(|| self.manager.settings().breaker.clone());
+        self.spec.breaker.apply(&mut breaker);
+        breaker.validate().map_err(|e| e.within("circuit_breaker"))
+    }
+}
+
+impl<'m> Call<'m, Guarded> {
+    /// Breaker settings for this call's breaker.
+    pub fn circuit_breaker_config(mut self, config: CircuitBreakerConfig) -> Self {
+        self.spec.breaker_base = Some(config);
+        self
+    }
+
+    /// Runs without the breaker: nothing is asked of it or reported to it.
+    pub fn without_circuit_breaker(mut self) -> Call<'m, Unguarded> {
+        self.spec.use_breaker = false;
+        Call {
+            manager: self.manager,
+            handle: self.handle,
+            spec: self.spec,
+            mode: PhantomData,
+        }
+    }
+
+    /// Runs `f` with retries, through the breaker.
+    pub fn run<T, E, F>(self, f: F) -> Result<T, E>
+    where
+        F: FnMut() -> Result<T, E>,
+        E: Classify + From<CircuitOpenError>,
+    {
+        let call = CallState::new(self.manager, &self.handle, &self.spec);
+        driver::run_blocking(call, driver::admit_guarded, f)
+    }
+
+    /// Runs the futures made by `f` with retries, through the breaker.
+    pub async fn run_async<T, E, F, Fut>(self, f: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Classify + From<CircuitOpenError>,
+    {
+        let call = CallState::new(self.manager, &self.handle, &self.spec);
+        driver::run_async(call, driver::admit_guarded, f).await
+    }
+}
+
+impl Call<'_, Unguarded> {
+    /// Runs `f` with retries, without a breaker.
+    pub fn run<T, E, F>(self, f: F) -> Result<T, E>
+    where
+        F: FnMut() -> Result<T, E>,
+        E: Classify,
+    {
+        let call = CallState::new(self.manager, &self.handle, &self.spec);
+        driver::run_blocking(call, driver::admit_unguarded, f)
+    }
+
+    /// Runs the futures made by `f` with retries, without a breaker.
+    pub async fn run_async<T, E, F, Fut>(self, f: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Classify,
+    {
+        let call = CallState::new(self.manager, &self.handle, &self.spec);
+        driver::run_async(call, driver::admit_unguarded, f).await
+    }
+}

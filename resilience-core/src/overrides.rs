@@ -1,0 +1,137 @@
+//! Partial configurations: what a call site, a builder call or a per-operation JSON entry sets,
+//! laid over the manager's defaults.
+
+use crate::{CircuitBreakerConfig, Jitter, RetryConfig};
+use std::time::Duration;
+
+/// Retry settings given at one level (call site, per-operation entry); `None` keeps the value
+/// from the level below. Const-constructible, so `#[retry]` builds it at compile time.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct RetryOverrides {
+    pub max_attempts: Option<u32>,
+    pub initial_delay: Option<Duration>,
+    pub max_delay: Option<Duration>,
+    pub backoff_factor: Option<f64>,
+    pub jitter_factor: Option<f64>,
+    pub jitter: Option<Jitter>,
+    pub max_elapsed: Option<Duration>,
+}
+
+impl RetryOverrides {
+    /// Nothing overridden.
+    pub const NONE: RetryOverrides = RetryOverrides {
+        max_attempts: None,
+        initial_delay: None,
+        max_delay: None,
+        backoff_factor: None,
+        jitter_factor: None,
+        jitter: None,
+        max_elapsed: None,
+    };
+
+    /// Writes the values that are set into `config`.
+    pub fn apply(&self, config: &mut RetryConfig) {
+        set(&mut config.max_attempts, self.max_attempts);
+        set(&mut config.initial_delay, self.initial_delay);
+        set(&mut config.max_delay, self.max_delay);
+        set(&mut config.backoff_factor, self.backoff_factor);
+        set(&mut config.jitter_factor, self.jitter_factor);
+        set(&mut config.jitter, self.jitter);
+        if self.max_elapsed.is_some() {
+            config.max_elapsed = self.max_elapsed;
+        }
+    }
+
+    /// Whether nothing is set.
+    pub fn is_empty(&self) -> bool {
+        *self == RetryOverrides::NONE
+    }
+}
+
+/// Breaker settings given at one level; `None` keeps the value from the level below.
+#[doc(hidden)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct BreakerOverrides {
+    pub failure_threshold: Option<u32>,
+    pub reset_timeout: Option<Duration>,
+    pub half_open_max_calls: Option<u32>,
+    pub success_threshold: Option<u32>,
+    pub open_timeout_increment_factor: Option<f64>,
+    pub max_open_timeout: Option<Duration>,
+}
+
+impl BreakerOverrides {
+    /// Nothing overridden.
+    pub const NONE: BreakerOverrides = BreakerOverrides {
+        failure_threshold: None,
+        reset_timeout: None,
+        half_open_max_calls: None,
+        success_threshold: None,
+        open_timeout_increment_factor: None,
+        max_open_timeout: None,
+    };
+
+    /// Writes the values that are set into `config`.
+    pub fn apply(&self, config: &mut CircuitBreakerConfig) {
+        set(&mut config.failure_threshold, self.failure_threshold);
+        set(&mut config.reset_timeout, self.reset_timeout);
+        set(&mut config.half_open_max_calls, self.half_open_max_calls);
+        set(&mut config.success_threshold, self.success_threshold);
+        set(
+            &mut config.open_timeout_increment_factor,
+            self.open_timeout_increment_factor,
+        );
+        set(&mut config.max_open_timeout, self.max_open_timeout);
+    }
+
+    /// Whether nothing is set.
+    pub fn is_empty(&self) -> bool {
+        *self == BreakerOverrides::NONE
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
+/// Brings a config that breaks a rule back to the nearest valid one. Call-site overrides given
+/// at run time (`call(..).max_attempts(0)`) cannot return an error through the caller's error
+/// type, so they are repaired and the repair is logged.
+pub(crate) fn repair_retry(config: &mut RetryConfig) {
+    if let Err(e) = config.validate() {
+        tracing::error!(error = %e, "invalid retry configuration; using the nearest valid values");
+        config.max_attempts = config.max_attempts.max(1);
+        if !(config.backoff_factor.is_finite() && config.backoff_factor >= 1.0) {
+            config.backoff_factor = 1.0;
+        }
+        if !(0.0..=1.0).contains(&config.jitter_factor) {
+            config.jitter_factor = if config.jitter_factor > 1.0 { 1.0 } else { 0.0 };
+        }
+        config.initial_delay = config.initial_delay.min(config.max_delay);
+        if config.max_elapsed == Some(Duration::ZERO) {
+            config.max_elapsed = None;
+        }
+        config
+            .category_backoff
+            .retain(|(_, b)| b.validate().is_ok());
+    }
+}
+
+/// As [`repair_retry`], for breaker settings.
+pub(crate) fn repair_breaker(config: &mut CircuitBreakerConfig) {
+    if let Err(e) = config.validate() {
+        tracing::error!(error = %e, "invalid circuit breaker configuration; using the nearest valid values");
+        config.failure_threshold = config.failure_threshold.max(1);
+        config.half_open_max_calls = config.half_open_max_calls.max(1);
+        config.success_threshold = config.success_threshold.max(1);
+        if !(config.open_timeout_increment_factor.is_finite()
+            && config.open_timeout_increment_factor >= 1.0)
+        {
+            config.open_timeout_increment_factor = 1.0;
+        }
+        config.max_open_timeout = config.max_open_timeout.max(config.reset_timeout);
+    }
+}

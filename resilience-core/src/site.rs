@@ -1,0 +1,91 @@
+//! Call sites of `#[retry]`: each keeps the handle of its operation, so a call makes no map
+//! look-up.
+
+use crate::driver::CallSpec;
+use crate::manager::OperationHandle;
+use crate::RetryManager;
+use std::ops::Deref;
+use std::sync::{Arc, OnceLock};
+
+/// One `#[retry]` call site: its names, its compile-time settings, and the handle of its
+/// operation in the first manager it ran with.
+#[doc(hidden)]
+pub struct Site {
+    component: &'static str,
+    operation: &'static str,
+    spec: CallSpec,
+    cache: OnceLock<(u64, Arc<OperationHandle>)>,
+}
+
+impl Site {
+    /// A call site; built in a `static` by the generated code.
+    pub const fn new(component: &'static str, operation: &'static str, spec: CallSpec) -> Site {
+        Site {
+            component,
+            operation,
+            spec,
+            cache: OnceLock::new(),
+        }
+    }
+
+    /// The settings given at the call site.
+    #[inline]
+    pub fn spec(&self) -> &CallSpec {
+        &self.spec
+    }
+
+    /// The component name.
+    pub fn component(&self) -> &'static str {
+        self.component
+    }
+
+    /// The operation name.
+    pub fn operation(&self) -> &'static str {
+        self.operation
+    }
+
+    /// The handle of this site's operation in `manager`: cached for the first manager the site
+    /// runs with (in practice the only one), looked up for any other.
+    #[inline]
+    pub fn handle(&self, manager: &RetryManager) -> HandleRef<'_> {
+        let (id, handle) = self
+            .cache
+            .get_or_init(|| (manager.id(), self.lookup(manager)));
+        if *id == manager.id() {
+            HandleRef::Cached(handle)
+        } else {
+            HandleRef::Owned(self.lookup(manager))
+        }
+    }
+
+    #[cold]
+    fn lookup(&self, manager: &RetryManager) -> Arc<OperationHandle> {
+        let handle = manager.handle(self.component, self.operation);
+        if self.spec.use_breaker && !self.spec.breaker.is_empty() {
+            handle.breaker.configure(&manager.breaker_config(
+                self.component,
+                self.operation,
+                &self.spec,
+            ));
+        }
+        handle
+    }
+}
+
+/// A borrowed or owned operation handle.
+#[doc(hidden)]
+pub enum HandleRef<'a> {
+    Cached(&'a OperationHandle),
+    Owned(Arc<OperationHandle>),
+}
+
+impl Deref for HandleRef<'_> {
+    type Target = OperationHandle;
+    #[inline]
+    fn deref(&self) -> &OperationHandle {
+        match self {
+            HandleRef::Cached(h) => h,
+            HandleRef::Owned(h) => h,
+        }
+    }
+}

@@ -1,0 +1,2 @@
+//! The workspace's root package: examples, behaviour tests and benchmarks of `resilience-core`.
+//! Code shared by the examples and their tests lives here.
