@@ -53,7 +53,9 @@ pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use config::{NonRetryable, RetryConfig};
 pub use error::{AttemptTimedOut, ConfigError};
 pub use global::{global, set_global};
-pub use manager::{Call, Guarded, RetryEvent, RetryManager, RetryManagerBuilder, Unguarded};
+pub use manager::{
+    Call, Guarded, Operation, RetryEvent, RetryHook, RetryManager, RetryManagerBuilder, Unguarded,
+};
 pub use metrics::{MetricsSnapshot, OperationMetrics, OperationSnapshot};
 pub use rng::Rng;
 

@@ -4,6 +4,7 @@ use crate::breaker::CircuitBreaker;
 use crate::driver::{self, CallSpec, CallState};
 use crate::metrics::{MetricsRegistry, OperationMetrics};
 use crate::overrides::{repair_breaker, repair_retry, BreakerOverrides, RetryOverrides};
+use crate::site::HandleRef;
 use crate::{
     CircuitBreakerConfig, CircuitBreakerRegistry, CircuitBreakerStatus, CircuitOpenError, Classify,
     Clock, ConfigError, ErrorCategory, ErrorClassifier, Jitter, MetricsSnapshot, RetryConfig, Rng,
@@ -300,9 +301,29 @@ impl RetryManager {
     pub fn call(&self, component: &str, operation: &str) -> Call<'_, Guarded> {
         Call {
             manager: self,
-            handle: self.handle(component, operation),
+            handle: HandleRef::Owned(self.handle(component, operation)),
             spec: CallSpec::GUARDED,
             mode: PhantomData,
+        }
+    }
+
+    /// A handle on (component, operation) that calls through without looking it up again:
+    /// keep it where the same operation is called often.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::new();
+    /// let fetch = manager.operation("api", "fetch");
+    /// for id in 0..3 {
+    ///     let got: Result<u32, std::io::Error> = fetch.execute(|| Ok(id));
+    ///     assert_eq!(got.unwrap(), id);
+    /// }
+    /// assert_eq!(manager.metrics().get("api", "fetch").unwrap().calls, 3);
+    /// ```
+    pub fn operation(&self, component: &str, operation: &str) -> Operation<'_> {
+        Operation {
+            manager: self,
+            handle: self.handle(component, operation),
         }
     }
 
@@ -438,12 +459,32 @@ pub struct RetryManagerBuilder {
 
 impl RetryManagerBuilder {
     /// Retry settings for every call that does not override them.
+    ///
+    /// ```
+    /// use resilience_core::{RetryConfig, RetryManager};
+    /// let manager = RetryManager::builder()
+    ///     .default_config(RetryConfig { max_attempts: 4, ..RetryConfig::default() })
+    ///     .build()
+    ///     .unwrap();
+    /// assert_eq!(manager.default_config().max_attempts, 4);
+    /// ```
     pub fn default_config(mut self, config: RetryConfig) -> Self {
         self.retry = Some(config);
         self
     }
 
     /// Breaker settings for every operation that does not override them.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerConfig, RetryManager};
+    /// let manager = RetryManager::builder()
+    ///     .circuit_breaker_config(CircuitBreakerConfig { failure_threshold: 1, ..Default::default() })
+    ///     .build()
+    ///     .unwrap();
+    /// let _: Result<(), std::io::Error> =
+    ///     manager.execute("api", "get", || Err(std::io::ErrorKind::TimedOut.into()));
+    /// assert_eq!(manager.circuit_breaker_status()["api:get"].state.as_str(), "OPEN");
+    /// ```
     pub fn circuit_breaker_config(mut self, config: CircuitBreakerConfig) -> Self {
         self.breaker = Some(config);
         self
@@ -451,24 +492,70 @@ impl RetryManagerBuilder {
 
     /// A registry to share breakers (and their state file) with other managers. Its clock
     /// times the breakers.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerRegistry, RetryManager};
+    /// use std::sync::Arc;
+    /// let registry = Arc::new(CircuitBreakerRegistry::new());
+    /// let a = RetryManager::builder().circuit_breaker_registry(Arc::clone(&registry)).build().unwrap();
+    /// let b = RetryManager::builder().circuit_breaker_registry(Arc::clone(&registry)).build().unwrap();
+    /// a.reset_circuit_breaker("api", "get");
+    /// assert!(b.circuit_breaker_status().contains_key("api:get"));
+    /// ```
     pub fn circuit_breaker_registry(mut self, registry: Arc<CircuitBreakerRegistry>) -> Self {
         self.registry = Some(registry);
         self
     }
 
     /// Rules that refine classification.
+    ///
+    /// ```
+    /// use resilience_core::{ErrorCategory, ErrorClassifier, RetryManager};
+    /// let manager = RetryManager::builder()
+    ///     .error_classifier(ErrorClassifier::default().retryable(ErrorCategory::Unknown, false))
+    ///     .build()
+    ///     .unwrap();
+    /// let mut attempts = 0;
+    /// let _: Result<(), std::io::Error> = manager.execute("api", "get", || {
+    ///     attempts += 1;
+    ///     Err(std::io::Error::other("unclassified"))
+    /// });
+    /// assert_eq!(attempts, 1);
+    /// ```
     pub fn error_classifier(mut self, classifier: ErrorClassifier) -> Self {
         self.classifier = Some(classifier);
         self
     }
 
     /// The clock for waiting and deadlines (and for the breakers, unless a registry is given).
+    ///
+    /// ```
+    /// use resilience_core::{ManualClock, RetryManager};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// let manager = RetryManager::builder().clock(clock.clone()).seed(1).build().unwrap();
+    /// let _: Result<(), std::io::Error> =
+    ///     manager.execute("api", "get", || Err(std::io::ErrorKind::TimedOut.into()));
+    /// assert_eq!(clock.sleeps().len(), 2); // no real waiting happened
+    /// ```
     pub fn clock(mut self, clock: impl Clock) -> Self {
         self.clock = Some(Arc::new(clock));
         self
     }
 
     /// Fixes the random draws of jitter, for repeatable tests.
+    ///
+    /// ```
+    /// use resilience_core::{ManualClock, RetryManager};
+    /// let sleeps = |seed| {
+    ///     let clock = ManualClock::new();
+    ///     let manager = RetryManager::builder().clock(clock.clone()).seed(seed).build().unwrap();
+    ///     let _: Result<(), std::io::Error> =
+    ///         manager.execute("api", "get", || Err(std::io::ErrorKind::TimedOut.into()));
+    ///     clock.sleeps()
+    /// };
+    /// assert_eq!(sleeps(9), sleeps(9));
+    /// ```
     pub fn seed(mut self, seed: u64) -> Self {
         self.seed = Some(seed);
         self
@@ -490,6 +577,15 @@ impl RetryManagerBuilder {
     }
 
     /// Validates the settings and builds the manager.
+    ///
+    /// ```
+    /// use resilience_core::{RetryConfig, RetryManager};
+    /// let err = RetryManager::builder()
+    ///     .default_config(RetryConfig { jitter_factor: 2.0, ..RetryConfig::default() })
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert_eq!(err.field(), "retry.jitter_factor");
+    /// ```
     pub fn build(self) -> Result<RetryManager, ConfigError> {
         if let Some(retry) = &self.retry {
             retry.validate().map_err(|e| e.within("retry"))?;
@@ -528,6 +624,82 @@ impl RetryManagerBuilder {
     }
 }
 
+/// One (component, operation) of a manager, resolved once; see [`RetryManager::operation`].
+#[derive(Clone)]
+pub struct Operation<'m> {
+    manager: &'m RetryManager,
+    handle: Arc<OperationHandle>,
+}
+
+impl Operation<'_> {
+    /// As [`RetryManager::execute`], without the look-up.
+    pub fn execute<T, E, F>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut() -> Result<T, E>,
+        E: Classify + From<CircuitOpenError>,
+    {
+        self.call().run(f)
+    }
+
+    /// As [`RetryManager::execute_async`], without the look-up.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let manager = RetryManager::new();
+    /// let get = manager.operation("api", "get");
+    /// let got: Result<u8, std::io::Error> = get.execute_async(|| async { Ok(5) }).await;
+    /// assert_eq!(got.unwrap(), 5);
+    /// # });
+    /// ```
+    pub async fn execute_async<T, E, F, Fut>(&self, f: F) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Classify + From<CircuitOpenError>,
+    {
+        self.call().run_async(f).await
+    }
+
+    /// A call with per-call overrides, as [`RetryManager::call`].
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::new();
+    /// let get = manager.operation("api", "get");
+    /// let got: Result<u8, std::io::Error> = get.call().max_attempts(1).run(|| Ok(1));
+    /// assert_eq!(got.unwrap(), 1);
+    /// ```
+    pub fn call(&self) -> Call<'_, Guarded> {
+        Call {
+            manager: self.manager,
+            handle: HandleRef::Cached(&self.handle),
+            spec: CallSpec::GUARDED,
+            mode: PhantomData,
+        }
+    }
+
+    /// The breaker's status as of now.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitState, RetryManager};
+    /// let manager = RetryManager::new();
+    /// assert_eq!(manager.operation("api", "get").circuit_breaker_status().state, CircuitState::Closed);
+    /// ```
+    pub fn circuit_breaker_status(&self) -> CircuitBreakerStatus {
+        self.handle.breaker.status()
+    }
+}
+
+impl fmt::Debug for Operation<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Operation")
+            .field("component", &self.handle.component)
+            .field("operation", &self.handle.operation)
+            .finish()
+    }
+}
+
 /// Marks a [`Call`] that goes through its breaker (its error type takes `CircuitOpenError`).
 #[derive(Debug)]
 pub enum Guarded {}
@@ -541,7 +713,7 @@ pub enum Unguarded {}
 #[must_use = "a call does nothing until `run` or `run_async`"]
 pub struct Call<'m, Mode> {
     manager: &'m RetryManager,
-    handle: Arc<OperationHandle>,
+    handle: HandleRef<'m>,
     spec: CallSpec,
     mode: PhantomData<Mode>,
 }
@@ -549,48 +721,138 @@ pub struct Call<'m, Mode> {
 impl<'m, Mode> Call<'m, Mode> {
     /// Replaces the manager's retry settings for this call (overrides set on the call still
     /// apply on top).
+    ///
+    /// ```
+    /// use resilience_core::{RetryConfig, RetryManager};
+    /// let manager = RetryManager::new();
+    /// let config = RetryConfig { max_attempts: 1, ..RetryConfig::default() };
+    /// let mut attempts = 0;
+    /// let _: Result<(), std::io::Error> = manager.call("api", "get").config(config).run(|| {
+    ///     attempts += 1;
+    ///     Err(std::io::ErrorKind::TimedOut.into())
+    /// });
+    /// assert_eq!(attempts, 1);
+    /// ```
     pub fn config(mut self, config: RetryConfig) -> Self {
         self.spec.retry_base = Some(config);
         self
     }
 
     /// Attempts in all, the first included.
+    ///
+    /// ```
+    /// use resilience_core::{ManualClock, RetryManager};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// let manager = RetryManager::builder().clock(clock.clone()).seed(1).build().unwrap();
+    /// let fail = || -> Result<(), std::io::Error> { Err(std::io::ErrorKind::TimedOut.into()) };
+    /// let _ = manager.call("api", "get").max_attempts(4).run(fail);
+    /// assert_eq!(clock.sleeps().len(), 3);
+    /// ```
     pub fn max_attempts(mut self, max_attempts: u32) -> Self {
         self.spec.retry.max_attempts = Some(max_attempts);
         self
     }
 
     /// Delay before the first retry.
+    ///
+    /// ```
+    /// use resilience_core::{ManualClock, RetryManager};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// let manager = RetryManager::builder().clock(clock.clone()).seed(1).build().unwrap();
+    /// let fail = || -> Result<(), std::io::Error> { Err(std::io::ErrorKind::TimedOut.into()) };
+    /// let _ = manager.call("api", "get").max_attempts(2).jitter_factor(0.0)
+    ///     .initial_delay(Duration::from_secs(3)).run(fail);
+    /// assert_eq!(clock.sleeps(), [Duration::from_secs(3)]);
+    /// ```
     pub fn initial_delay(mut self, delay: Duration) -> Self {
         self.spec.retry.initial_delay = Some(delay);
         self
     }
 
     /// Cap of every delay.
+    ///
+    /// ```
+    /// use resilience_core::{ManualClock, RetryManager};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// let manager = RetryManager::builder().clock(clock.clone()).seed(1).build().unwrap();
+    /// let fail = || -> Result<(), std::io::Error> { Err(std::io::ErrorKind::TimedOut.into()) };
+    /// let _ = manager.call("api", "get").max_attempts(5).initial_delay(Duration::from_secs(1))
+    ///     .max_delay(Duration::from_secs(2)).run(fail);
+    /// assert!(clock.sleeps().iter().all(|d| *d <= Duration::from_secs(2)));
+    /// ```
     pub fn max_delay(mut self, delay: Duration) -> Self {
         self.spec.retry.max_delay = Some(delay);
         self
     }
 
     /// Growth of the delay per retry.
+    ///
+    /// ```
+    /// use resilience_core::{ManualClock, RetryManager};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// let manager = RetryManager::builder().clock(clock.clone()).seed(1).build().unwrap();
+    /// let fail = || -> Result<(), std::io::Error> { Err(std::io::ErrorKind::TimedOut.into()) };
+    /// let _ = manager.call("api", "get").max_attempts(3).jitter_factor(0.0)
+    ///     .initial_delay(Duration::from_secs(1)).backoff_factor(3.0).run(fail);
+    /// assert_eq!(clock.sleeps(), [Duration::from_secs(1), Duration::from_secs(3)]);
+    /// ```
     pub fn backoff_factor(mut self, factor: f64) -> Self {
         self.spec.retry.backoff_factor = Some(factor);
         self
     }
 
     /// Spread of the proportional jitter.
+    ///
+    /// ```
+    /// use resilience_core::{ManualClock, RetryManager};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// let manager = RetryManager::builder().clock(clock.clone()).seed(1).build().unwrap();
+    /// let fail = || -> Result<(), std::io::Error> { Err(std::io::ErrorKind::TimedOut.into()) };
+    /// let _ = manager.call("api", "get").max_attempts(2)
+    ///     .initial_delay(Duration::from_secs(1)).jitter_factor(0.5).run(fail);
+    /// let slept = clock.sleeps()[0];
+    /// assert!(slept >= Duration::from_secs(1) && slept <= Duration::from_millis(1500));
+    /// ```
     pub fn jitter_factor(mut self, factor: f64) -> Self {
         self.spec.retry.jitter_factor = Some(factor);
         self
     }
 
     /// The jitter strategy.
+    ///
+    /// ```
+    /// use resilience_core::{ManualClock, RetryManager};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// let manager = RetryManager::builder().clock(clock.clone()).seed(1).build().unwrap();
+    /// let fail = || -> Result<(), std::io::Error> { Err(std::io::ErrorKind::TimedOut.into()) };
+    /// use resilience_core::Jitter;
+    /// let _ = manager.call("api", "get").max_attempts(2)
+    ///     .initial_delay(Duration::from_secs(1)).jitter(Jitter::Full).run(fail);
+    /// assert!(clock.sleeps()[0] <= Duration::from_secs(1));
+    /// ```
     pub fn jitter(mut self, jitter: Jitter) -> Self {
         self.spec.retry.jitter = Some(jitter);
         self
     }
 
     /// An overall deadline for the call, retries and waits included.
+    ///
+    /// ```
+    /// use resilience_core::{ManualClock, RetryManager};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// let manager = RetryManager::builder().clock(clock.clone()).seed(1).build().unwrap();
+    /// let fail = || -> Result<(), std::io::Error> { Err(std::io::ErrorKind::TimedOut.into()) };
+    /// let _ = manager.call("api", "get").max_attempts(10).jitter_factor(0.0)
+    ///     .initial_delay(Duration::from_secs(1)).max_elapsed(Duration::from_secs(4)).run(fail);
+    /// assert_eq!(clock.sleeps(), [Duration::from_secs(1), Duration::from_secs(2)]);
+    /// ```
     pub fn max_elapsed(mut self, limit: Duration) -> Self {
         self.spec.retry.max_elapsed = Some(limit);
         if !limit.is_zero() {
@@ -600,6 +862,21 @@ impl<'m, Mode> Call<'m, Mode> {
     }
 
     /// A hook called before each retry of this call.
+    ///
+    /// ```
+    /// use resilience_core::{ManualClock, RetryManager};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// let manager = RetryManager::builder().clock(clock.clone()).seed(1).build().unwrap();
+    /// let fail = || -> Result<(), std::io::Error> { Err(std::io::ErrorKind::TimedOut.into()) };
+    /// use std::sync::{Arc, atomic::{AtomicU32, Ordering}};
+    /// let retries = Arc::new(AtomicU32::new(0));
+    /// let counter = Arc::clone(&retries);
+    /// let _ = manager.call("api", "get")
+    ///     .on_retry(move |_| { counter.fetch_add(1, Ordering::Relaxed); })
+    ///     .run(fail);
+    /// assert_eq!(retries.load(Ordering::Relaxed), 2);
+    /// ```
     pub fn on_retry(mut self, hook: impl Fn(&RetryEvent<'_>) + Send + Sync + 'static) -> Self {
         self.spec.on_retry = Some(Arc::new(hook));
         self
@@ -632,12 +909,33 @@ impl<'m, Mode> Call<'m, Mode> {
 
 impl<'m> Call<'m, Guarded> {
     /// Breaker settings for this call's breaker.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerConfig, RetryManager};
+    /// let manager = RetryManager::new();
+    /// let _: Result<(), std::io::Error> = manager
+    ///     .call("api", "get")
+    ///     .circuit_breaker_config(CircuitBreakerConfig { failure_threshold: 1, ..Default::default() })
+    ///     .max_attempts(1)
+    ///     .run(|| Err(std::io::ErrorKind::TimedOut.into()));
+    /// assert_eq!(manager.circuit_breaker_status()["api:get"].state.as_str(), "OPEN");
+    /// ```
     pub fn circuit_breaker_config(mut self, config: CircuitBreakerConfig) -> Self {
         self.spec.breaker_base = Some(config);
         self
     }
 
     /// Runs without the breaker: nothing is asked of it or reported to it.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// #[derive(Debug)]
+    /// struct NoConversion; // no From<CircuitOpenError> needed without a breaker
+    /// impl resilience_core::Classify for NoConversion {}
+    /// let manager = RetryManager::new();
+    /// let got: Result<u8, NoConversion> = manager.call("api", "get").without_circuit_breaker().run(|| Ok(2));
+    /// assert_eq!(got.unwrap(), 2);
+    /// ```
     pub fn without_circuit_breaker(mut self) -> Call<'m, Unguarded> {
         self.spec.use_breaker = false;
         Call {
