@@ -41,6 +41,7 @@ mod overrides;
 mod rng;
 mod site;
 
+pub use self::metrics::{MetricsSnapshot, OperationSnapshot, ATTEMPT_BUCKETS};
 pub use backoff::{Backoff, DelaySchedule, Jitter};
 pub use breaker::{
     BreakerPermit, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry,
@@ -54,7 +55,6 @@ pub use config::{NonRetryable, RetryConfig};
 pub use error::{AttemptTimedOut, ConfigError};
 pub use global::{global, set_global};
 pub use manager::{Call, Guarded, RetryEvent, RetryManager, RetryManagerBuilder, Unguarded};
-pub use metrics::{MetricsSnapshot, OperationMetrics, OperationSnapshot};
 pub use rng::Rng;
 
 #[cfg(feature = "macros")]
