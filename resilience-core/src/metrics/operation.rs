@@ -262,4 +262,75 @@ mod tests {
         assert!(s.failures_by_category.is_empty() && s.breaker_transitions.is_empty());
         assert_eq!(s.attempts_histogram.len(), ATTEMPT_BUCKETS);
     }
+
+    #[test]
+    fn transitions_are_counted_by_from_and_to() {
+        use CircuitState::{Closed, HalfOpen, Open};
+        let m = OperationMetrics::new("c", "o");
+        for (from, to) in [
+            (Closed, Open),
+            (Open, HalfOpen),
+            (HalfOpen, Open),
+            (Open, HalfOpen),
+            (HalfOpen, Closed),
+        ] {
+            m.record_transition(from, to);
+        }
+        let s = m.snapshot();
+        let seen: Vec<_> = s
+            .breaker_transitions
+            .iter()
+            .map(|(k, n)| (k.as_str(), *n))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("CLOSED->OPEN", 1),
+                ("HALF_OPEN->CLOSED", 1),
+                ("HALF_OPEN->OPEN", 1),
+                ("OPEN->HALF_OPEN", 2),
+            ]
+        );
+        m.reset();
+        assert!(m.snapshot().breaker_transitions.is_empty());
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn transitions_are_exported_with_from_and_to_labels() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            let m = OperationMetrics::new("db", "query");
+            m.record_transition(CircuitState::Closed, CircuitState::Open);
+            m.record_transition(CircuitState::Closed, CircuitState::Open);
+        });
+        let found: Vec<_> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter(|(key, ..)| key.key().name() == "resilience_breaker_transitions_total")
+            .map(|(key, _, _, value)| {
+                let labels: Vec<_> = key
+                    .key()
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                (labels, value)
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [(
+                vec![
+                    "component=db".to_owned(),
+                    "operation=query".to_owned(),
+                    "from=CLOSED".to_owned(),
+                    "to=OPEN".to_owned()
+                ],
+                DebugValue::Counter(2)
+            )]
+        );
+    }
 }
