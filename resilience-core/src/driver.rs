@@ -1,6 +1,9 @@
 //! The attempt driver: every decision of a retried call (breaker permit, classification, delay,
 //! deadline, metrics, events) in one place, shared by the manager's loops and by the code
 //! `#[retry]` generates. The loops around it only run the body and sleep.
+//!
+//! The names of the `tracing` fields below (component, operation, attempt, attempts, delay_ms,
+//! category, error) are a documented interface (`docs/metrics.md`): logs are filtered on them.
 
 use crate::breaker::BreakerPermit;
 use crate::manager::{OperationHandle, Policy, RetryEvent};
@@ -140,6 +143,7 @@ impl<'h> CallState<'h> {
 
         if !retryable || self.attempts >= policy.retry.max_attempts {
             metrics.record_failure(self.attempts, retryable, false);
+            self.gave_up(retryable, category, error.as_error());
             return Next::Stop;
         }
 
@@ -160,6 +164,8 @@ impl<'h> CallState<'h> {
                     operation = %self.handle.operation,
                     attempt = self.attempts,
                     delay_ms = delay.as_millis() as u64,
+                    category = %category,
+                    error = %DisplayError(error.as_error()),
                     "overall deadline reached; not retrying"
                 );
                 metrics.record_failure(self.attempts, retryable, false);
@@ -191,6 +197,35 @@ impl<'h> CallState<'h> {
             hook(&event);
         }
         Next::Retry(delay)
+    }
+
+    /// The one event of a call that ends on its error (field names: see `docs/metrics.md`).
+    #[cold]
+    fn gave_up(
+        &self,
+        retryable: bool,
+        category: ErrorCategory,
+        error: Option<&(dyn std::error::Error + 'static)>,
+    ) {
+        if retryable {
+            tracing::warn!(
+                component = %self.handle.component,
+                operation = %self.handle.operation,
+                attempts = self.attempts,
+                category = %category,
+                error = %DisplayError(error),
+                "attempts exhausted; giving up"
+            );
+        } else {
+            tracing::debug!(
+                component = %self.handle.component,
+                operation = %self.handle.operation,
+                attempts = self.attempts,
+                category = %category,
+                error = %DisplayError(error),
+                "error is not retryable; giving up"
+            );
+        }
     }
 
     fn is_retryable<E: Classify + ?Sized>(

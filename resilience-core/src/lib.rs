@@ -41,6 +41,7 @@ mod overrides;
 mod rng;
 mod site;
 
+pub use self::metrics::{MetricsSnapshot, OperationSnapshot, ATTEMPT_BUCKETS};
 pub use backoff::{Backoff, DelaySchedule, Jitter};
 pub use breaker::{
     BreakerPermit, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry,
@@ -56,7 +57,6 @@ pub use global::{global, set_global};
 pub use manager::{
     Call, Guarded, Operation, RetryEvent, RetryHook, RetryManager, RetryManagerBuilder, Unguarded,
 };
-pub use metrics::{MetricsSnapshot, OperationMetrics, OperationSnapshot};
 pub use rng::Rng;
 
 #[cfg(feature = "macros")]

@@ -7,8 +7,8 @@ use crate::overrides::{repair_breaker, repair_retry, BreakerOverrides, RetryOver
 use crate::site::HandleRef;
 use crate::{
     CircuitBreakerConfig, CircuitBreakerRegistry, CircuitBreakerStatus, CircuitOpenError, Classify,
-    Clock, ConfigError, ErrorCategory, ErrorClassifier, Jitter, MetricsSnapshot, RetryConfig, Rng,
-    SystemClock,
+    Clock, ConfigError, ErrorCategory, ErrorClassifier, Jitter, MetricsSnapshot, OperationSnapshot,
+    RetryConfig, Rng, SystemClock,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::fmt;
@@ -360,6 +360,34 @@ impl RetryManager {
     /// ```
     pub fn metrics(&self) -> MetricsSnapshot {
         self.metrics.snapshot()
+    }
+
+    /// One operation's figures as of now; `None` until the operation is first called.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::new();
+    /// assert!(manager.metrics_for("api", "get").is_none());
+    /// let _: Result<(), std::io::Error> = manager.execute("api", "get", || Ok(()));
+    /// assert_eq!(manager.metrics_for("api", "get").unwrap().successes, 1);
+    /// ```
+    pub fn metrics_for(&self, component: &str, operation: &str) -> Option<OperationSnapshot> {
+        self.metrics.snapshot_of(component, operation)
+    }
+
+    /// Sets every operation's figures back to zero (breakers are not touched). Counts made by
+    /// calls running meanwhile may land on either side. Series already published through the
+    /// `metrics` feature keep growing: exporters expect counters never to go down.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::new();
+    /// let _: Result<(), std::io::Error> = manager.execute("api", "get", || Ok(()));
+    /// manager.reset_metrics();
+    /// assert_eq!(manager.metrics_for("api", "get").unwrap().calls, 0);
+    /// ```
+    pub fn reset_metrics(&self) {
+        self.metrics.reset();
     }
 
     /// Applies settings from JSON, the original's `configure_from_dict`: see

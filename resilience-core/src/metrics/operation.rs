@@ -1,0 +1,336 @@
+//! The counters of one (component, operation), written by the attempt driver.
+//!
+//! The hot path (a call that succeeds at once) is one relaxed add to the calling thread's shard.
+//! Nothing that can be derived is counted twice: calls come from the histogram, successes are
+//! calls minus failures, attempts are the histogram weighted by its bucket (plus a cold counter
+//! for calls past the last bucket).
+
+use super::shard::Sharded;
+use super::snapshot::OperationSnapshot;
+use super::ATTEMPT_BUCKETS;
+use crate::{CircuitState, ErrorCategory};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+// Positions of the counters in a shard.
+/// Calls that made `i + 1` attempts (the last bucket: that many or more).
+const HISTOGRAM: usize = 0;
+/// Calls that ended before their first attempt (rejected by the breaker).
+const UNATTEMPTED: usize = HISTOGRAM + ATTEMPT_BUCKETS;
+/// Calls that ended in an error.
+const FAILURES: usize = UNATTEMPTED + 1;
+/// Attempts beyond `ATTEMPT_BUCKETS` made by calls in the last bucket.
+const EXTRA_ATTEMPTS: usize = FAILURES + 1;
+const REJECTED: usize = EXTRA_ATTEMPTS + 1;
+const NON_RETRYABLE: usize = REJECTED + 1;
+const RETRIES: usize = NON_RETRYABLE + 1;
+const WAIT_NANOS: usize = RETRIES + 1;
+/// Failed attempts by `ErrorCategory::index`.
+const BY_CATEGORY: usize = WAIT_NANOS + 1;
+const COUNTERS: usize = BY_CATEGORY + ErrorCategory::ALL.len();
+
+const STATES: [CircuitState; 3] = [
+    CircuitState::Closed,
+    CircuitState::Open,
+    CircuitState::HalfOpen,
+];
+
+fn state_index(state: CircuitState) -> usize {
+    match state {
+        CircuitState::Closed => 0,
+        CircuitState::Open => 1,
+        CircuitState::HalfOpen => 2,
+    }
+}
+
+/// The figures of one (component, operation), shared by every call of it.
+#[derive(Debug)]
+pub(crate) struct OperationMetrics {
+    component: String,
+    operation: String,
+    counters: Sharded<COUNTERS>,
+    /// Breaker transitions by `from * 3 + to`. Not sharded: a breaker changes state rarely,
+    /// and under its own lock.
+    transitions: [AtomicU64; 9],
+    #[cfg(feature = "metrics")]
+    export: super::export::Exporter,
+}
+
+impl OperationMetrics {
+    /// Zeroed figures for (component, operation). With the `metrics` feature, resolves the
+    /// exported handles against the recorder installed now.
+    pub(crate) fn new(component: &str, operation: &str) -> Self {
+        OperationMetrics {
+            component: component.to_owned(),
+            operation: operation.to_owned(),
+            counters: Sharded::new(),
+            transitions: std::array::from_fn(|_| AtomicU64::new(0)),
+            #[cfg(feature = "metrics")]
+            export: super::export::Exporter::new(component, operation),
+        }
+    }
+
+    /// A call succeeded after `attempts` attempts. The hot path: one relaxed add to this
+    /// thread's shard when `attempts` is within the histogram.
+    #[inline]
+    pub(crate) fn record_success(&self, attempts: u32) {
+        self.record_attempts(attempts);
+        #[cfg(feature = "metrics")]
+        self.export.success(attempts);
+    }
+
+    /// A call ended in an error after `attempts` attempts (0: the breaker refused the first).
+    pub(crate) fn record_failure(&self, attempts: u32, retryable: bool, rejected: bool) {
+        self.record_attempts(attempts);
+        self.counters.add(FAILURES, 1);
+        if !retryable {
+            self.counters.add(NON_RETRYABLE, 1);
+        }
+        if rejected {
+            self.counters.add(REJECTED, 1);
+        }
+        #[cfg(feature = "metrics")]
+        self.export.failure(attempts, retryable, rejected);
+    }
+
+    /// An attempt failed with an error of `category`.
+    pub(crate) fn record_attempt_failure(&self, category: ErrorCategory) {
+        self.counters.add(BY_CATEGORY + category.index(), 1);
+        #[cfg(feature = "metrics")]
+        self.export.attempt_failure(category);
+    }
+
+    /// A retry was scheduled, to start after `delay`.
+    pub(crate) fn record_retry(&self, delay: Duration) {
+        self.counters.add(RETRIES, 1);
+        let nanos = u64::try_from(delay.as_nanos()).unwrap_or(u64::MAX);
+        self.counters.add(WAIT_NANOS, nanos);
+        #[cfg(feature = "metrics")]
+        self.export.retry(delay);
+    }
+
+    /// The operation's breaker went from `from` to `to`. Also the one `tracing` event of a
+    /// transition, so that it is logged once whoever observes it.
+    // Called by the breaker's transition listener, which the breaker work wires in.
+    #[allow(dead_code)]
+    pub(crate) fn record_transition(&self, from: CircuitState, to: CircuitState) {
+        self.transitions[state_index(from) * 3 + state_index(to)].fetch_add(1, Ordering::Relaxed);
+        if to == CircuitState::Open {
+            tracing::warn!(
+                component = %self.component,
+                operation = %self.operation,
+                from = from.as_str(),
+                to = to.as_str(),
+                "circuit breaker opened"
+            );
+        } else {
+            tracing::info!(
+                component = %self.component,
+                operation = %self.operation,
+                from = from.as_str(),
+                to = to.as_str(),
+                "circuit breaker changed state"
+            );
+        }
+        #[cfg(feature = "metrics")]
+        self.export.transition(from, to);
+    }
+
+    #[inline]
+    fn record_attempts(&self, attempts: u32) {
+        let attempts = attempts as usize;
+        // One comparison for 1..=ATTEMPT_BUCKETS (0 wraps around to a huge value).
+        if attempts.wrapping_sub(1) < ATTEMPT_BUCKETS {
+            self.counters.add(HISTOGRAM + attempts - 1, 1);
+        } else {
+            self.record_unusual_attempts(attempts);
+        }
+    }
+
+    #[cold]
+    fn record_unusual_attempts(&self, attempts: usize) {
+        if attempts == 0 {
+            self.counters.add(UNATTEMPTED, 1);
+        } else {
+            self.counters.add(HISTOGRAM + ATTEMPT_BUCKETS - 1, 1);
+            self.counters
+                .add(EXTRA_ATTEMPTS, (attempts - ATTEMPT_BUCKETS) as u64);
+        }
+    }
+
+    /// Sets every figure back to zero (exported counters are left alone: they only grow).
+    pub(crate) fn reset(&self) {
+        self.counters.reset();
+        for t in &self.transitions {
+            t.store(0, Ordering::Relaxed);
+        }
+    }
+
+    /// The figures as of now; exact once the threads that recorded them are joined.
+    pub(crate) fn snapshot(&self) -> OperationSnapshot {
+        let c = self.counters.sum();
+        let histogram = &c[HISTOGRAM..HISTOGRAM + ATTEMPT_BUCKETS];
+        let calls = histogram
+            .iter()
+            .fold(c[UNATTEMPTED], |sum, n| sum.wrapping_add(*n));
+        let attempts = histogram
+            .iter()
+            .zip(1u64..)
+            .fold(c[EXTRA_ATTEMPTS], |sum, (n, a)| {
+                sum.wrapping_add(n.wrapping_mul(a))
+            });
+        let failures = c[FAILURES];
+        // A snapshot racing with a failing call may see its failure before its bucket.
+        let successes = calls.saturating_sub(failures);
+        OperationSnapshot {
+            calls,
+            successes,
+            failures,
+            attempts,
+            retries: c[RETRIES],
+            rejected: c[REJECTED],
+            non_retryable: c[NON_RETRYABLE],
+            wait_seconds: Duration::from_nanos(c[WAIT_NANOS]).as_secs_f64(),
+            success_rate: if calls == 0 {
+                0.0
+            } else {
+                successes as f64 / calls as f64
+            },
+            attempts_histogram: histogram.to_vec(),
+            failures_by_category: ErrorCategory::ALL
+                .iter()
+                .filter_map(|category| {
+                    let n = c[BY_CATEGORY + category.index()];
+                    (n > 0).then(|| (category.as_str().to_owned(), n))
+                })
+                .collect(),
+            breaker_transitions: STATES
+                .iter()
+                .flat_map(|from| STATES.iter().map(move |to| (*from, *to)))
+                .filter_map(|(from, to)| {
+                    let n = self.transitions[state_index(from) * 3 + state_index(to)]
+                        .load(Ordering::Relaxed);
+                    (n > 0).then(|| (format!("{}->{}", from.as_str(), to.as_str()), n))
+                })
+                .collect(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn first_try_successes_fill_the_first_bucket_only() {
+        let m = OperationMetrics::new("c", "o");
+        for _ in 0..3 {
+            m.record_success(1);
+        }
+        let s = m.snapshot();
+        assert_eq!((s.calls, s.successes, s.failures, s.attempts), (3, 3, 0, 3));
+        assert_eq!(s.attempts_histogram, [3, 0, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(s.success_rate, 1.0);
+    }
+
+    #[test]
+    fn calls_past_the_last_bucket_keep_their_attempts() {
+        let m = OperationMetrics::new("c", "o");
+        m.record_success(10);
+        m.record_failure(25, true, false);
+        let s = m.snapshot();
+        assert_eq!(s.attempts_histogram[ATTEMPT_BUCKETS - 1], 2);
+        assert_eq!(s.attempts, 35);
+        assert_eq!((s.calls, s.successes, s.failures), (2, 1, 1));
+    }
+
+    #[test]
+    fn a_call_rejected_before_any_attempt_counts_but_is_in_no_bucket() {
+        let m = OperationMetrics::new("c", "o");
+        m.record_failure(0, true, true);
+        let s = m.snapshot();
+        assert_eq!((s.calls, s.failures, s.rejected, s.attempts), (1, 1, 1, 0));
+        assert_eq!(s.attempts_histogram.iter().sum::<u64>(), 0);
+        assert_eq!(s.success_rate, 0.0);
+    }
+
+    #[test]
+    fn an_empty_operation_has_a_zero_success_rate_and_empty_maps() {
+        let s = OperationMetrics::new("c", "o").snapshot();
+        assert_eq!(s.calls, 0);
+        assert_eq!(s.success_rate, 0.0);
+        assert!(s.failures_by_category.is_empty() && s.breaker_transitions.is_empty());
+        assert_eq!(s.attempts_histogram.len(), ATTEMPT_BUCKETS);
+    }
+
+    #[test]
+    fn transitions_are_counted_by_from_and_to() {
+        use CircuitState::{Closed, HalfOpen, Open};
+        let m = OperationMetrics::new("c", "o");
+        for (from, to) in [
+            (Closed, Open),
+            (Open, HalfOpen),
+            (HalfOpen, Open),
+            (Open, HalfOpen),
+            (HalfOpen, Closed),
+        ] {
+            m.record_transition(from, to);
+        }
+        let s = m.snapshot();
+        let seen: Vec<_> = s
+            .breaker_transitions
+            .iter()
+            .map(|(k, n)| (k.as_str(), *n))
+            .collect();
+        assert_eq!(
+            seen,
+            [
+                ("CLOSED->OPEN", 1),
+                ("HALF_OPEN->CLOSED", 1),
+                ("HALF_OPEN->OPEN", 1),
+                ("OPEN->HALF_OPEN", 2),
+            ]
+        );
+        m.reset();
+        assert!(m.snapshot().breaker_transitions.is_empty());
+    }
+
+    #[cfg(feature = "metrics")]
+    #[test]
+    fn transitions_are_exported_with_from_and_to_labels() {
+        use metrics_util::debugging::{DebugValue, DebuggingRecorder};
+        let recorder = DebuggingRecorder::new();
+        let snapshotter = recorder.snapshotter();
+        metrics::with_local_recorder(&recorder, || {
+            let m = OperationMetrics::new("db", "query");
+            m.record_transition(CircuitState::Closed, CircuitState::Open);
+            m.record_transition(CircuitState::Closed, CircuitState::Open);
+        });
+        let found: Vec<_> = snapshotter
+            .snapshot()
+            .into_vec()
+            .into_iter()
+            .filter(|(key, ..)| key.key().name() == "resilience_breaker_transitions_total")
+            .map(|(key, _, _, value)| {
+                let labels: Vec<_> = key
+                    .key()
+                    .labels()
+                    .map(|l| format!("{}={}", l.key(), l.value()))
+                    .collect();
+                (labels, value)
+            })
+            .collect();
+        assert_eq!(
+            found,
+            [(
+                vec![
+                    "component=db".to_owned(),
+                    "operation=query".to_owned(),
+                    "from=CLOSED".to_owned(),
+                    "to=OPEN".to_owned()
+                ],
+                DebugValue::Counter(2)
+            )]
+        );
+    }
+}

@@ -1,0 +1,70 @@
+//! The metrics of every operation of one manager.
+
+use super::operation::OperationMetrics;
+use super::snapshot::{key, MetricsSnapshot, OperationSnapshot};
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock, RwLockReadGuard};
+
+type Operations = HashMap<String, HashMap<String, Arc<OperationMetrics>>>;
+
+/// One [`OperationMetrics`] per (component, operation), made on first use. Calls never come
+/// here: they hold their operation's `Arc` (in its handle).
+#[derive(Debug, Default)]
+pub(crate) struct MetricsRegistry {
+    operations: RwLock<Operations>,
+}
+
+impl MetricsRegistry {
+    /// The metrics of (component, operation), created on first use.
+    pub(crate) fn get(&self, component: &str, operation: &str) -> Arc<OperationMetrics> {
+        if let Some(m) = self.find(component, operation) {
+            return m;
+        }
+        let mut map = self.operations.write().unwrap_or_else(|p| p.into_inner());
+        Arc::clone(
+            map.entry(component.to_owned())
+                .or_default()
+                .entry(operation.to_owned())
+                .or_insert_with(|| Arc::new(OperationMetrics::new(component, operation))),
+        )
+    }
+
+    /// The metrics of (component, operation), if it has been used.
+    fn find(&self, component: &str, operation: &str) -> Option<Arc<OperationMetrics>> {
+        self.read()
+            .get(component)
+            .and_then(|ops| ops.get(operation))
+            .cloned()
+    }
+
+    /// Every operation's figures as of now.
+    pub(crate) fn snapshot(&self) -> MetricsSnapshot {
+        MetricsSnapshot {
+            operations: self
+                .read()
+                .iter()
+                .flat_map(|(c, ops)| ops.iter().map(move |(o, m)| (key(c, o), m.snapshot())))
+                .collect(),
+        }
+    }
+
+    /// One operation's figures as of now, if it has been used.
+    pub(crate) fn snapshot_of(
+        &self,
+        component: &str,
+        operation: &str,
+    ) -> Option<OperationSnapshot> {
+        self.find(component, operation).map(|m| m.snapshot())
+    }
+
+    /// Sets every operation's figures back to zero; the operations stay known.
+    pub(crate) fn reset(&self) {
+        for m in self.read().values().flat_map(HashMap::values) {
+            m.reset();
+        }
+    }
+
+    fn read(&self) -> RwLockReadGuard<'_, Operations> {
+        self.operations.read().unwrap_or_else(|p| p.into_inner())
+    }
+}
