@@ -72,7 +72,7 @@ pub mod __private {
     pub use crate::{
         AttemptTimedOut, CircuitOpenError, Classify, ErrorCategory, Jitter, RetryManager,
     };
-    pub use core::option::Option::{None, Some};
+    pub use core::option::Option::{self, None, Some};
     pub use core::result::Result::{self, Err, Ok};
     pub use core::time::Duration;
     pub use std::error::Error;
