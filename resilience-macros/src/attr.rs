@@ -86,7 +86,7 @@ impl<T> Slot<T> {
 #[derive(Debug)]
 pub(crate) enum BreakerArg {
     Off,
-    On(BreakerArgs),
+    On(Box<BreakerArgs>),
 }
 
 /// The arguments of `circuit_breaker(...)`.
@@ -218,7 +218,7 @@ fn breaker(cx: &mut Ctxt, meta: &Meta) -> Option<BreakerArg> {
         Meta::NameValue(nv) => match &nv.value {
             Expr::Lit(lit) => match &lit.lit {
                 Lit::Bool(b) if !b.value => Some(BreakerArg::Off),
-                Lit::Bool(_) => Some(BreakerArg::On(BreakerArgs::default())),
+                Lit::Bool(_) => Some(BreakerArg::On(Box::default())),
                 _ => {
                     cx.error_spanned_by(
                         &nv.value,
@@ -252,7 +252,7 @@ fn breaker(cx: &mut Ctxt, meta: &Meta) -> Option<BreakerArg> {
             for meta in &nested {
                 parse_breaker_arg(cx, &mut args, meta);
             }
-            Some(BreakerArg::On(args))
+            Some(BreakerArg::On(Box::new(args)))
         }
     }
 }

@@ -214,7 +214,7 @@ fn check_function(cx: &mut Ctxt, func: &ItemFn) {
             && (receiver.colon_token.is_none() || is_self_type(&receiver.ty));
         if by_value {
             cx.error_spanned_by(
-                &receiver.self_token,
+                receiver.self_token,
                 "`#[retry]` cannot retry a method that takes `self` by value: the first attempt would consume it; take `&self` or `&mut self`",
             );
         }

@@ -61,10 +61,10 @@ pub(crate) fn classify_impl(krate: &syn::Path, input: &DeriveInput, rules: &[Rul
             let value = match (&rule.kind, &rule.retry_after) {
                 (RuleKind::Source(_), _) => quote!(#p::Classify::retry_after(__resilience_field)),
                 (_, Some(f)) => {
-                    // `Duration` and `Option<Duration>` fields both convert; a wrong type is
-                    // reported on the field's type.
+                    // `Duration` and `Option<Duration>` fields; any other type is reported on
+                    // the field's type.
                     let span = f.ty.as_ref().map_or_else(|| f.key.span(), |t| t.span());
-                    quote_spanned!(span=> <#p::Option<#p::Duration> as ::core::convert::From<_>>::from(*__resilience_field))
+                    quote_spanned!(span=> #p::RetryAfterField::retry_after_value(__resilience_field))
                 }
                 _ => quote!(#p::None),
             };

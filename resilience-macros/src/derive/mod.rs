@@ -23,7 +23,7 @@ pub(crate) enum RuleKind {
     /// A fixed category.
     Category(syn::Ident),
     /// Ask the single field.
-    Source(attr::FieldRef),
+    Source(Box<attr::FieldRef>),
 }
 
 /// The derive's output: the impl, or every error.
@@ -128,11 +128,11 @@ fn rule(
                     Some(ident) => syn::Member::Named(ident),
                     None => syn::Member::Unnamed(syn::Index::from(0)),
                 };
-                RuleKind::Source(attr::FieldRef {
+                RuleKind::Source(Box::new(attr::FieldRef {
                     member,
                     ty: field.map(|f| f.ty.clone()),
                     key: source.clone(),
-                })
+                }))
             } else {
                 let what = match &variant {
                     Some(v) => format!("variant `{v}`"),
