@@ -106,10 +106,14 @@ fn function(s: &Settings, func: ItemFn) -> TokenStream {
         let attempt = match s.timeout {
             Some(nanos) => {
                 let nanos = Literal::u64_unsuffixed(nanos);
-                let with_timeout = quote_spanned! {ret_span=> #p::with_timeout};
+                // Spanned on the return type, where a missing `From<AttemptTimedOut>` is
+                // reported.
+                let with_timeout = respan(quote!(#p::with_timeout), ret_span);
+                let timed = quote_spanned! {ret_span=>
+                    #with_timeout(#p::Duration::from_nanos(#nanos), async #block).await
+                };
                 quote! {
-                    let __resilience_result: #ret =
-                        #with_timeout(#p::Duration::from_nanos(#nanos), async #block).await;
+                    let __resilience_result: #ret = #timed;
                 }
             }
             // Not `async move`: the block borrows the arguments, so the next attempt can use
@@ -281,6 +285,23 @@ fn call_spec(
     } else {
         quote!(#p::CallSpec { #(#spec_fields,)* ..#p::CallSpec::GUARDED })
     }
+}
+
+/// `tokens` with every span set to `span` (interpolated tokens keep theirs in `quote_spanned!`).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(g) = &tree {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tree = proc_macro2::TokenTree::Group(group);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
 }
 
 /// Replaces every `impl Trait` in a type with `_`.

@@ -33,8 +33,15 @@ fn sync_fn() {
     snapshot!(
         "retry_sync_fn",
         retry(
-            quote!(component = "ChEMBL", operation = "fetch", max_attempts = 5, initial_delay = "200ms",
-                   max_delay = "10s", backoff_factor = 2.0, jitter_factor = 0.2),
+            quote!(
+                component = "ChEMBL",
+                operation = "fetch",
+                max_attempts = 5,
+                initial_delay = "200ms",
+                max_delay = "10s",
+                backoff_factor = 2.0,
+                jitter_factor = 0.2
+            ),
             quote! {
                 /// Fetches one molecule.
                 #[inline]
@@ -97,7 +104,11 @@ fn mut_self_async_method() {
     snapshot!(
         "retry_mut_self_async",
         retry(
-            quote!(component = "svc", operation = "put", manager = &self.manager),
+            quote!(
+                component = "svc",
+                operation = "put",
+                manager = &self.manager
+            ),
             quote! {
                 async fn put(&mut self, v: u8) -> Result<u8, MyError> {
                     self.values.push(v);
@@ -161,9 +172,18 @@ fn nested_breaker_config() {
     snapshot!(
         "retry_breaker_config",
         retry(
-            quote!(component = "c", operation = "o", circuit_breaker(failure_threshold = 3,
-                   reset_timeout = 60.0, half_open_max_calls = 2, success_threshold = 2,
-                   open_timeout_increment_factor = 2, max_open_timeout = "5m")),
+            quote!(
+                component = "c",
+                operation = "o",
+                circuit_breaker(
+                    failure_threshold = 3,
+                    reset_timeout = 60.0,
+                    half_open_max_calls = 2,
+                    success_threshold = 2,
+                    open_timeout_increment_factor = 2,
+                    max_open_timeout = "5m"
+                )
+            ),
             quote! {
                 fn call() -> Result<(), MyError> {
                     Ok(())

@@ -59,8 +59,6 @@ const JITTERS: &[(&str, &str)] = &[
 /// Checks `args` and `func`; every broken rule goes to `cx`. The settings returned leave out the
 /// values that broke a rule.
 pub(crate) fn settings(cx: &mut Ctxt, args: &RetryArgs, func: &ItemFn) -> Settings {
-    check_function(cx, func);
-
     let krate = match args.krate.value() {
         Some(lit) => {
             match lit.parse::<syn::Path>() {
@@ -110,8 +108,8 @@ pub(crate) fn settings(cx: &mut Ctxt, args: &RetryArgs, func: &ItemFn) -> Settin
         args.initial_delay.value(),
     ) {
         if initial > max {
-            cx.error_at(
-                arg.span(),
+            cx.error_spanned_by(
+                arg.tokens(),
                 format!(
                     "`initial_delay` ({:?}) is longer than `max_delay` ({:?}); every delay is capped at `max_delay`, so lower `initial_delay` or raise `max_delay`",
                     Duration::from_nanos(initial),
@@ -145,8 +143,8 @@ pub(crate) fn settings(cx: &mut Ctxt, args: &RetryArgs, func: &ItemFn) -> Settin
                 b.reset_timeout.value(),
             ) {
                 if reset > max {
-                    cx.error_at(
-                        arg.span(),
+                    cx.error_spanned_by(
+                        arg.tokens(),
                         format!(
                             "`reset_timeout` ({:?}) is longer than `max_open_timeout` ({:?}); lower `reset_timeout` or raise `max_open_timeout`",
                             Duration::from_nanos(reset),
@@ -167,6 +165,9 @@ pub(crate) fn settings(cx: &mut Ctxt, args: &RetryArgs, func: &ItemFn) -> Settin
             "`timeout` needs an `async fn`: a blocking attempt cannot be interrupted; make the function async, or bound the blocking call itself",
         );
     }
+
+    // After the arguments, so errors come in source order as far as possible.
+    check_function(cx, func);
 
     Settings {
         krate,
@@ -271,21 +272,24 @@ fn jitter(cx: &mut Ctxt, lit: &syn::LitStr) -> Option<Ident> {
 fn count(cx: &mut Ctxt, slot: &Slot<Number>, key: &str, note: &str) -> Option<u32> {
     let n = slot.value()?;
     if n.negative && n.digits.chars().any(|c| c != '0') {
-        cx.error_at(
-            n.span,
+        cx.error_spanned_by(
+            &n.tokens,
             format!("`{key}` cannot be negative: it must be at least 1{note}"),
         );
         return None;
     }
     match n.digits.parse::<u32>() {
         Ok(0) => {
-            cx.error_at(n.span, format!("`{key}` must be at least 1{note}, got 0"));
+            cx.error_spanned_by(
+                &n.tokens,
+                format!("`{key}` must be at least 1{note}, got 0"),
+            );
             None
         }
         Ok(v) => Some(v),
         Err(_) => {
-            cx.error_at(
-                n.span,
+            cx.error_spanned_by(
+                &n.tokens,
                 format!("`{key}` is too large: at most {}", u32::MAX),
             );
             None
@@ -309,21 +313,21 @@ fn factor(
         None => format!("at least {min:?}{note}"),
     };
     if !value.is_finite() {
-        cx.error_at(
-            n.span,
+        cx.error_spanned_by(
+            &n.tokens,
             format!("`{key}` must be a finite number {range}, got a value too large for an f64"),
         );
         return None;
     }
     if value < 0.0 {
-        cx.error_at(
-            n.span,
+        cx.error_spanned_by(
+            &n.tokens,
             format!("`{key}` cannot be negative: it must be {range}, got {value}"),
         );
         return None;
     }
     if value < min || max.is_some_and(|max| value > max) {
-        cx.error_at(n.span, format!("`{key}` must be {range}, got {value}"));
+        cx.error_spanned_by(&n.tokens, format!("`{key}` must be {range}, got {value}"));
         return None;
     }
     Some(value)
@@ -334,20 +338,20 @@ fn duration(cx: &mut Ctxt, slot: &Slot<DurationLit>, key: &str, zero_ok: bool) -
     let lit = slot.value()?;
     match duration_nanos(lit) {
         Ok(0) if !zero_ok => {
-            cx.error_at(
-                lit.span(),
+            cx.error_spanned_by(
+                lit.tokens(),
                 format!("`{key}` must be longer than zero; leave it out for no limit"),
             );
             None
         }
         Ok(nanos) => Some(nanos),
         Err(DurationError::Negative) => {
-            cx.error_at(lit.span(), format!("`{key}` cannot be negative"));
+            cx.error_spanned_by(lit.tokens(), format!("`{key}` cannot be negative"));
             None
         }
         Err(DurationError::TooLarge) => {
-            cx.error_at(
-                lit.span(),
+            cx.error_spanned_by(
+                lit.tokens(),
                 format!(
                     "`{key}` is too large: at most {} seconds (about 584 years)",
                     u64::MAX / 1_000_000_000
@@ -356,7 +360,7 @@ fn duration(cx: &mut Ctxt, slot: &Slot<DurationLit>, key: &str, zero_ok: bool) -
             None
         }
         Err(DurationError::Malformed(message)) => {
-            cx.error_at(lit.span(), format!("`{key}`: {message}"));
+            cx.error_spanned_by(lit.tokens(), format!("`{key}`: {message}"));
             None
         }
     }

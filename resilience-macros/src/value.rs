@@ -1,8 +1,8 @@
 //! Literal values of attribute arguments: numbers (with their sign, kept exact as decimal
 //! digits) and durations (seconds as a number, or a string with a unit).
 
-use proc_macro2::Span;
-use syn::spanned::Spanned;
+use proc_macro2::TokenStream;
+use quote::ToTokens;
 use syn::{Expr, Lit, UnOp};
 
 /// A numeric literal, possibly negated, as written.
@@ -14,8 +14,8 @@ pub(crate) struct Number {
     pub digits: String,
     /// Written as an integer literal.
     pub is_int: bool,
-    /// The whole value, sign included.
-    pub span: Span,
+    /// The whole value, sign included, for errors that underline all of it.
+    pub tokens: TokenStream,
 }
 
 impl Number {
@@ -27,13 +27,13 @@ impl Number {
                     negative: false,
                     digits: i.base10_digits().to_owned(),
                     is_int: true,
-                    span: expr.span(),
+                    tokens: expr.to_token_stream(),
                 }),
                 Lit::Float(f) => Some(Number {
                     negative: false,
                     digits: f.base10_digits().to_owned(),
                     is_int: false,
-                    span: expr.span(),
+                    tokens: expr.to_token_stream(),
                 }),
                 _ => None,
             },
@@ -41,7 +41,7 @@ impl Number {
                 let inner = Number::from_expr(&u.expr)?;
                 Some(Number {
                     negative: !inner.negative,
-                    span: expr.span(),
+                    tokens: expr.to_token_stream(),
                     ..inner
                 })
             }
@@ -72,10 +72,11 @@ pub(crate) enum DurationLit {
 }
 
 impl DurationLit {
-    pub(crate) fn span(&self) -> Span {
+    /// The value as written, for errors.
+    pub(crate) fn tokens(&self) -> TokenStream {
         match self {
-            DurationLit::Seconds(n) => n.span,
-            DurationLit::Text(s) => s.span(),
+            DurationLit::Seconds(n) => n.tokens.clone(),
+            DurationLit::Text(s) => s.to_token_stream(),
         }
     }
 }
@@ -215,7 +216,7 @@ mod tests {
             negative: false,
             digits: digits.into(),
             is_int: false,
-            span: Span::call_site(),
+            tokens: TokenStream::new(),
         }))
     }
 

@@ -55,11 +55,6 @@ impl ClassifyAttrs {
     pub(crate) fn reject(&self, cx: &mut Ctxt, keys: &[&str], why: &str) {
         for key in keys {
             match *key {
-                "category" => {
-                    if let Some(c) = &self.category {
-                        cx.error_spanned_by(c, format!("a category {why}"));
-                    }
-                }
                 "source" => {
                     if let Some(s) = &self.source {
                         cx.error_spanned_by(s, format!("`source` {why}"));

@@ -40,7 +40,17 @@ pub(crate) fn classify(item: TokenStream) -> TokenStream {
         .unwrap_or_else(|| syn::parse_quote!(::resilience_core));
     let rules = match &input.data {
         Data::Enum(data) => {
-            container.reject(&mut cx, &["category", "source", "retry_after"], "on an enum, put categories on the variants; `#[classify(default = Network)]` on the enum sets the one for variants without");
+            if let Some(category) = &container.category {
+                cx.error_spanned_by(
+                    category,
+                    format!("a category goes on each variant, not on the enum; to set the one for variants without, write `#[classify(default = {category})]`"),
+                );
+            }
+            container.reject(
+                &mut cx,
+                &["source", "retry_after"],
+                "goes on a variant, not on the enum",
+            );
             let default = container
                 .default
                 .clone()
