@@ -70,10 +70,12 @@ pub struct CallState<'h> {
 }
 
 impl<'h> CallState<'h> {
-    /// Starts a call. Reads the clock only when some configuration has an overall deadline.
+    /// Starts a call. Reads the clock only when some configuration has an overall deadline
+    /// (the manager's, or this call site's own `max_elapsed`).
     #[inline]
     pub fn new(manager: &'h RetryManager, handle: &'h OperationHandle, spec: &'h CallSpec) -> Self {
-        let started = manager.has_deadlines().then(|| manager.clock().now());
+        let started = (manager.has_deadlines() || spec.retry.max_elapsed.is_some())
+            .then(|| manager.clock().now());
         CallState {
             manager,
             handle,
@@ -95,6 +97,15 @@ impl<'h> CallState<'h> {
         };
         self.attempts += 1;
         Ok(Permit(permit))
+    }
+
+    /// Starts an attempt of a call that bypasses the breaker (`CallSpec::use_breaker` false):
+    /// always admitted, so the caller's error type needs no `From<CircuitOpenError>`.
+    #[inline]
+    pub fn admit_unguarded(&mut self) -> Permit<'h> {
+        debug_assert!(!self.spec.use_breaker);
+        self.attempts += 1;
+        Permit(None)
     }
 
     /// The attempt returned `Ok`: the call ends.
@@ -376,7 +387,5 @@ pub(crate) fn admit_unguarded<'h, E>(
     call: &mut CallState<'h>,
     _last: Option<E>,
 ) -> Result<Permit<'h>, E> {
-    debug_assert!(!call.spec.use_breaker);
-    call.attempts += 1;
-    Ok(Permit(None))
+    Ok(call.admit_unguarded())
 }

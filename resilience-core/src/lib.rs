@@ -74,10 +74,34 @@ pub mod __private {
     pub use crate::{
         AttemptTimedOut, CircuitOpenError, Classify, ErrorCategory, Jitter, RetryManager,
     };
-    pub use core::option::Option::{None, Some};
+    pub use core::option::Option::{self, None, Some};
     pub use core::result::Result::{self, Err, Ok};
     pub use core::time::Duration;
     pub use std::error::Error;
+
+    /// A field that `#[classify(retry_after = field)]` can name.
+    #[diagnostic::on_unimplemented(
+        message = "`#[classify(retry_after = …)]` needs a field of type `Duration` or `Option<Duration>`, not `{Self}`",
+        label = "the type of the field named by `retry_after`"
+    )]
+    pub trait RetryAfterField {
+        /// The wait this field asks for.
+        fn retry_after_value(&self) -> Option<Duration>;
+    }
+
+    impl RetryAfterField for Duration {
+        #[inline]
+        fn retry_after_value(&self) -> Option<Duration> {
+            Some(*self)
+        }
+    }
+
+    impl RetryAfterField for Option<Duration> {
+        #[inline]
+        fn retry_after_value(&self) -> Option<Duration> {
+            *self
+        }
+    }
 
     /// The manager an `#[retry(manager = EXPR)]` expression gives: `&RetryManager`,
     /// `Arc<RetryManager>`, or anything else that borrows as one.

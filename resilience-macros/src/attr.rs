@@ -1,0 +1,387 @@
+//! Parsing of `#[retry(...)]`'s arguments into [`RetryArgs`]: keys, value shapes and literal
+//! types. Ranges and rules between values are [`crate::validate`]'s job.
+
+use crate::ctxt::Ctxt;
+use crate::suggest;
+use crate::value::{DurationLit, Number};
+use proc_macro2::TokenStream;
+use syn::parse::Parser;
+use syn::punctuated::Punctuated;
+use syn::{Expr, Lit, Meta, Token};
+
+/// The keys of `#[retry(...)]`, in the order the docs list them.
+pub(crate) const RETRY_KEYS: &[&str] = &[
+    "component",
+    "operation",
+    "max_attempts",
+    "initial_delay",
+    "max_delay",
+    "backoff_factor",
+    "jitter_factor",
+    "jitter",
+    "max_elapsed",
+    "timeout",
+    "circuit_breaker",
+    "manager",
+    "crate",
+];
+
+/// The keys of `circuit_breaker(...)`.
+pub(crate) const BREAKER_KEYS: &[&str] = &[
+    "failure_threshold",
+    "reset_timeout",
+    "half_open_max_calls",
+    "success_threshold",
+    "open_timeout_increment_factor",
+    "max_open_timeout",
+];
+
+/// A value together with the key it was given under (for "repeated key" and rules that blame
+/// the key rather than the value).
+#[derive(Clone, Debug)]
+pub(crate) struct Arg<T> {
+    pub key: syn::Path,
+    pub value: T,
+}
+
+/// One argument slot that may be set once.
+#[derive(Debug)]
+pub(crate) struct Slot<T>(Option<Arg<T>>);
+
+impl<T> Default for Slot<T> {
+    fn default() -> Self {
+        Slot(None)
+    }
+}
+
+impl<T> Slot<T> {
+    /// Sets the value; a second setting is reported on its key and ignored.
+    fn set(&mut self, cx: &mut Ctxt, key: &syn::Path, value: T) {
+        if self.0.is_some() {
+            cx.error_spanned_by(
+                key,
+                format!(
+                    "`{}` is given more than once; keep one",
+                    key_name(key).unwrap_or_default()
+                ),
+            );
+        } else {
+            self.0 = Some(Arg {
+                key: key.clone(),
+                value,
+            });
+        }
+    }
+
+    pub(crate) fn get(&self) -> Option<&Arg<T>> {
+        self.0.as_ref()
+    }
+
+    pub(crate) fn value(&self) -> Option<&T> {
+        self.0.as_ref().map(|a| &a.value)
+    }
+}
+
+/// `circuit_breaker = false`, or `circuit_breaker(...)` / `circuit_breaker = true`.
+#[derive(Debug)]
+pub(crate) enum BreakerArg {
+    Off,
+    On(Box<BreakerArgs>),
+}
+
+/// The arguments of `circuit_breaker(...)`.
+#[derive(Debug, Default)]
+pub(crate) struct BreakerArgs {
+    pub failure_threshold: Slot<Number>,
+    pub reset_timeout: Slot<DurationLit>,
+    pub half_open_max_calls: Slot<Number>,
+    pub success_threshold: Slot<Number>,
+    pub open_timeout_increment_factor: Slot<Number>,
+    pub max_open_timeout: Slot<DurationLit>,
+}
+
+/// Everything `#[retry(...)]` was given, as written.
+#[derive(Debug, Default)]
+pub(crate) struct RetryArgs {
+    pub component: Slot<syn::LitStr>,
+    pub operation: Slot<syn::LitStr>,
+    pub max_attempts: Slot<Number>,
+    pub initial_delay: Slot<DurationLit>,
+    pub max_delay: Slot<DurationLit>,
+    pub backoff_factor: Slot<Number>,
+    pub jitter_factor: Slot<Number>,
+    pub jitter: Slot<syn::LitStr>,
+    pub max_elapsed: Slot<DurationLit>,
+    pub timeout: Slot<DurationLit>,
+    pub circuit_breaker: Slot<BreakerArg>,
+    pub manager: Slot<Expr>,
+    pub krate: Slot<syn::LitStr>,
+}
+
+/// Parses the attribute's arguments; every problem goes to `cx` and parsing goes on.
+pub(crate) fn parse(cx: &mut Ctxt, tokens: TokenStream) -> RetryArgs {
+    let mut args = RetryArgs::default();
+    let metas = match Punctuated::<Meta, Token![,]>::parse_terminated.parse2(tokens) {
+        Ok(metas) => metas,
+        Err(e) => {
+            cx.syn_error(e);
+            return args;
+        }
+    };
+    for meta in &metas {
+        parse_retry_arg(cx, &mut args, meta);
+    }
+    args
+}
+
+fn parse_retry_arg(cx: &mut Ctxt, args: &mut RetryArgs, meta: &Meta) {
+    let key = meta.path();
+    let Some(name) = key_name(key) else {
+        unknown_key(cx, key, "#[retry]", RETRY_KEYS);
+        return;
+    };
+    match name.as_str() {
+        "component" => {
+            if let Some(v) = string(cx, meta, "component = \"ChEMBL\"") {
+                args.component.set(cx, key, v);
+            }
+        }
+        "operation" => {
+            if let Some(v) = string(cx, meta, "operation = \"fetch_molecule\"") {
+                args.operation.set(cx, key, v);
+            }
+        }
+        "max_attempts" => {
+            if let Some(v) = integer(cx, meta, "max_attempts = 5") {
+                args.max_attempts.set(cx, key, v);
+            }
+        }
+        "initial_delay" => {
+            if let Some(v) = duration(cx, meta, "initial_delay") {
+                args.initial_delay.set(cx, key, v);
+            }
+        }
+        "max_delay" => {
+            if let Some(v) = duration(cx, meta, "max_delay") {
+                args.max_delay.set(cx, key, v);
+            }
+        }
+        "backoff_factor" => {
+            if let Some(v) = number(cx, meta, "backoff_factor = 2.0") {
+                args.backoff_factor.set(cx, key, v);
+            }
+        }
+        "jitter_factor" => {
+            if let Some(v) = number(cx, meta, "jitter_factor = 0.1") {
+                args.jitter_factor.set(cx, key, v);
+            }
+        }
+        "jitter" => {
+            if let Some(v) = string(cx, meta, "jitter = \"full\"") {
+                args.jitter.set(cx, key, v);
+            }
+        }
+        "max_elapsed" => {
+            if let Some(v) = duration(cx, meta, "max_elapsed") {
+                args.max_elapsed.set(cx, key, v);
+            }
+        }
+        "timeout" => {
+            if let Some(v) = duration(cx, meta, "timeout") {
+                args.timeout.set(cx, key, v);
+            }
+        }
+        "circuit_breaker" => {
+            if let Some(v) = breaker(cx, meta) {
+                args.circuit_breaker.set(cx, key, v);
+            }
+        }
+        "manager" => match meta {
+            Meta::NameValue(nv) => args.manager.set(cx, key, nv.value.clone()),
+            _ => cx.error_spanned_by(
+                meta,
+                "`manager` takes an expression: `manager = &MANAGER` (anything that borrows as a `RetryManager`)",
+            ),
+        },
+        "crate" => {
+            if let Some(v) = string(cx, meta, "crate = \"my_reexport::resilience_core\"") {
+                args.krate.set(cx, key, v);
+            }
+        }
+        _ => unknown_key(cx, key, "#[retry]", RETRY_KEYS),
+    }
+}
+
+fn breaker(cx: &mut Ctxt, meta: &Meta) -> Option<BreakerArg> {
+    const HELP: &str = "write `circuit_breaker = false` to call without a breaker, or `circuit_breaker(failure_threshold = 3, reset_timeout = \"30s\")` to configure it";
+    match meta {
+        Meta::NameValue(nv) => match &nv.value {
+            Expr::Lit(lit) => match &lit.lit {
+                Lit::Bool(b) if !b.value => Some(BreakerArg::Off),
+                Lit::Bool(_) => Some(BreakerArg::On(Box::default())),
+                _ => {
+                    cx.error_spanned_by(
+                        &nv.value,
+                        format!("`circuit_breaker` takes `false` or a list of settings: {HELP}"),
+                    );
+                    None
+                }
+            },
+            other => {
+                cx.error_spanned_by(
+                    other,
+                    format!("`circuit_breaker` takes `false` or a list of settings: {HELP}"),
+                );
+                None
+            }
+        },
+        Meta::Path(p) => {
+            cx.error_spanned_by(p, format!("the breaker is on by default; {HELP}"));
+            None
+        }
+        Meta::List(list) => {
+            let nested = match list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)
+            {
+                Ok(nested) => nested,
+                Err(e) => {
+                    cx.syn_error(e);
+                    return None;
+                }
+            };
+            let mut args = BreakerArgs::default();
+            for meta in &nested {
+                parse_breaker_arg(cx, &mut args, meta);
+            }
+            Some(BreakerArg::On(Box::new(args)))
+        }
+    }
+}
+
+fn parse_breaker_arg(cx: &mut Ctxt, args: &mut BreakerArgs, meta: &Meta) {
+    let key = meta.path();
+    let name = key_name(key).unwrap_or_default();
+    match name.as_str() {
+        "failure_threshold" => {
+            if let Some(v) = integer(cx, meta, "failure_threshold = 5") {
+                args.failure_threshold.set(cx, key, v);
+            }
+        }
+        "reset_timeout" => {
+            if let Some(v) = duration(cx, meta, "reset_timeout") {
+                args.reset_timeout.set(cx, key, v);
+            }
+        }
+        "half_open_max_calls" => {
+            if let Some(v) = integer(cx, meta, "half_open_max_calls = 1") {
+                args.half_open_max_calls.set(cx, key, v);
+            }
+        }
+        "success_threshold" => {
+            if let Some(v) = integer(cx, meta, "success_threshold = 1") {
+                args.success_threshold.set(cx, key, v);
+            }
+        }
+        "open_timeout_increment_factor" => {
+            if let Some(v) = number(cx, meta, "open_timeout_increment_factor = 1.5") {
+                args.open_timeout_increment_factor.set(cx, key, v);
+            }
+        }
+        "max_open_timeout" => {
+            if let Some(v) = duration(cx, meta, "max_open_timeout") {
+                args.max_open_timeout.set(cx, key, v);
+            }
+        }
+        _ => unknown_key(cx, key, "circuit_breaker(...)", BREAKER_KEYS),
+    }
+}
+
+/// The key as a plain name (`crate` included), or `None` for a path such as `a::b`.
+pub(crate) fn key_name(path: &syn::Path) -> Option<String> {
+    if path.leading_colon.is_none() && path.segments.len() == 1 {
+        let segment = &path.segments[0];
+        if segment.arguments.is_none() {
+            return Some(segment.ident.to_string());
+        }
+    }
+    None
+}
+
+fn unknown_key(cx: &mut Ctxt, key: &syn::Path, what: &str, valid: &[&str]) {
+    let written = quote::ToTokens::to_token_stream(key)
+        .to_string()
+        .replace(' ', "");
+    cx.error_spanned_by(
+        key,
+        format!(
+            "unknown argument `{written}` of `{what}`{}\nvalid arguments: {}",
+            suggest::did_you_mean(&written, valid),
+            suggest::list(valid)
+        ),
+    );
+}
+
+/// The value of `key = value`, or an error saying how to write it.
+fn value_of<'m>(cx: &mut Ctxt, meta: &'m Meta, example: &str) -> Option<&'m Expr> {
+    match meta {
+        Meta::NameValue(nv) => Some(&nv.value),
+        _ => {
+            cx.error_spanned_by(meta, format!("expected a value: `{example}`"));
+            None
+        }
+    }
+}
+
+fn string(cx: &mut Ctxt, meta: &Meta, example: &str) -> Option<syn::LitStr> {
+    let value = value_of(cx, meta, example)?;
+    if let Expr::Lit(syn::ExprLit {
+        lit: Lit::Str(s), ..
+    }) = value
+    {
+        return Some(s.clone());
+    }
+    cx.error_spanned_by(value, format!("expected a string literal: `{example}`"));
+    None
+}
+
+fn integer(cx: &mut Ctxt, meta: &Meta, example: &str) -> Option<Number> {
+    let value = value_of(cx, meta, example)?;
+    match Number::from_expr(value) {
+        Some(n) if n.is_int => Some(n),
+        _ => {
+            cx.error_spanned_by(value, format!("expected a whole number: `{example}`"));
+            None
+        }
+    }
+}
+
+fn number(cx: &mut Ctxt, meta: &Meta, example: &str) -> Option<Number> {
+    let value = value_of(cx, meta, example)?;
+    match Number::from_expr(value) {
+        Some(n) => Some(n),
+        None => {
+            cx.error_spanned_by(value, format!("expected a number literal: `{example}`"));
+            None
+        }
+    }
+}
+
+fn duration(cx: &mut Ctxt, meta: &Meta, key: &str) -> Option<DurationLit> {
+    let example = format!("{key} = \"500ms\"` or `{key} = 0.5");
+    let value = value_of(cx, meta, &example)?;
+    if let Some(n) = Number::from_expr(value) {
+        return Some(DurationLit::Seconds(n));
+    }
+    if let Expr::Lit(syn::ExprLit {
+        lit: Lit::Str(s), ..
+    }) = value
+    {
+        return Some(DurationLit::Text(s.clone()));
+    }
+    cx.error_spanned_by(
+        value,
+        format!(
+            "expected a duration: seconds as a number or a string with a unit, such as `{example}`"
+        ),
+    );
+    None
+}

@@ -1,0 +1,320 @@
+//! Code generation of `#[retry]`: the user's function with its body replaced by the inline
+//! attempt loop. Every decision is a call into `resilience_core::__private`'s driver; the loop
+//! only runs the body, sleeps and returns.
+
+use crate::attr;
+use crate::ctxt::Ctxt;
+use crate::validate::{self, BreakerSettings, RetrySettings, Settings};
+use proc_macro2::{Literal, Span, TokenStream};
+use quote::{quote, quote_spanned, ToTokens};
+use syn::spanned::Spanned;
+use syn::visit_mut::VisitMut;
+use syn::{ItemFn, ReturnType, Type};
+
+/// `#[retry(args)] item`: the rewritten function, or the function unchanged plus every error.
+pub(crate) fn retry(args: TokenStream, item: TokenStream) -> TokenStream {
+    let mut cx = Ctxt::default();
+    let parsed = attr::parse(&mut cx, args);
+    let func: ItemFn = match syn::parse2(item.clone()) {
+        Ok(func) => func,
+        Err(_) => {
+            let span = item
+                .clone()
+                .into_iter()
+                .next()
+                .map_or_else(Span::call_site, |t| t.span());
+            cx.error_at(
+                span,
+                "`#[retry]` goes on a function with a body: a `fn`, an `async fn`, or a method taking `&self` or `&mut self`",
+            );
+            let errors = cx.into_compile_errors();
+            return quote!(#item #errors);
+        }
+    };
+    let settings = validate::settings(&mut cx, &parsed, &func);
+    if !cx.is_empty() {
+        // The function as written, so that callers and IDEs keep working while the attribute
+        // is being fixed.
+        let errors = cx.into_compile_errors();
+        return quote!(#item #errors);
+    }
+    function(&settings, func)
+}
+
+fn function(s: &Settings, func: ItemFn) -> TokenStream {
+    let ItemFn {
+        attrs,
+        vis,
+        sig,
+        block,
+    } = func;
+    let p = private(&s.krate);
+    let is_async = sig.asyncness.is_some();
+    // The declared return type pins the type of each attempt (so `?` knows what to convert
+    // into); `impl Trait` cannot be written in a closure's or a `let`'s type, so it becomes `_`.
+    let (ret, ret_span) = match &sig.output {
+        ReturnType::Type(_, ty) => {
+            let mut erased = (**ty).clone();
+            ImplTraitEraser.visit_type_mut(&mut erased);
+            (erased.into_token_stream(), ty.span())
+        }
+        ReturnType::Default => (quote!(()), sig.ident.span()),
+    };
+
+    let component = match &s.component {
+        Some(c) => Literal::string(c).into_token_stream(),
+        None => quote!(::core::module_path!()),
+    };
+    let operation = Literal::string(&s.operation);
+    let spec = call_spec(&p, &s.retry, s.breaker.as_ref());
+
+    let manager = match &s.manager {
+        None => quote! {
+            let __resilience_manager = #p::global();
+        },
+        Some(expr) => quote! {
+            // Evaluated once per call; anything that borrows as a `RetryManager`.
+            let __resilience_manager_source = #expr;
+            let __resilience_manager = #p::as_manager(&__resilience_manager_source);
+        },
+    };
+
+    let guarded = s.breaker.is_some();
+    let last_error = guarded.then(|| quote!(let mut __resilience_last = #p::None;));
+    // Trait errors (`E: From<CircuitOpenError>`, `E: Classify`) point at the return type.
+    let admit = if guarded {
+        let rejected = quote_spanned! {ret_span=>
+            __resilience_call.rejected(__resilience_open, __resilience_last)
+        };
+        quote! {
+            let __resilience_permit = match __resilience_call.admit() {
+                #p::Ok(__resilience_permit) => __resilience_permit,
+                #p::Err(__resilience_open) => return #p::Err(#rejected),
+            };
+        }
+    } else {
+        quote! {
+            let __resilience_permit = __resilience_call.admit_unguarded();
+        }
+    };
+    let failed = quote_spanned! {ret_span=>
+        __resilience_call.failed(__resilience_permit, &__resilience_error)
+    };
+    let keep_last = guarded.then(|| quote!(__resilience_last = #p::Some(__resilience_error);));
+
+    let (attempt, sleep) = if is_async {
+        let attempt = match s.timeout {
+            Some(nanos) => {
+                let nanos = Literal::u64_unsuffixed(nanos);
+                // Spanned on the return type, where a missing `From<AttemptTimedOut>` is
+                // reported.
+                let with_timeout = respan(quote!(#p::with_timeout), ret_span);
+                let timed = quote_spanned! {ret_span=>
+                    #with_timeout(#p::Duration::from_nanos(#nanos), async #block).await
+                };
+                quote! {
+                    let __resilience_result: #ret = #timed;
+                }
+            }
+            // Not `async move`: the block borrows the arguments, so the next attempt can use
+            // them again.
+            None => quote! {
+                #[allow(clippy::redundant_async_block)]
+                let __resilience_result: #ret = async #block.await;
+            },
+        };
+        (
+            attempt,
+            quote!(__resilience_call.sleep_async(__resilience_delay).await;),
+        )
+    } else {
+        (
+            // An immediately called closure, so `return` and `?` end the attempt, not the call.
+            quote! {
+                #[allow(clippy::redundant_closure_call)]
+                let __resilience_result: #ret = (|| -> #ret #block)();
+            },
+            quote!(__resilience_call.sleep(__resilience_delay);),
+        )
+    };
+
+    quote! {
+        #(#attrs)*
+        #vis #sig {
+            #[allow(clippy::needless_update)]
+            static __RESILIENCE_SITE: #p::Site = #p::Site::new(#component, #operation, #spec);
+            #manager
+            let __resilience_handle = __RESILIENCE_SITE.handle(__resilience_manager);
+            let mut __resilience_call = #p::CallState::new(
+                __resilience_manager,
+                &__resilience_handle,
+                __RESILIENCE_SITE.spec(),
+            );
+            #last_error
+            loop {
+                #admit
+                #attempt
+                match __resilience_result {
+                    #p::Ok(__resilience_value) => {
+                        __resilience_call.succeeded(__resilience_permit);
+                        return #p::Ok(__resilience_value);
+                    }
+                    #p::Err(__resilience_error) => match #failed {
+                        #p::Next::Retry(__resilience_delay) => {
+                            #keep_last
+                            #sleep
+                        }
+                        #p::Next::Stop => return #p::Err(__resilience_error),
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// `<crate>::__private`.
+fn private(krate: &syn::Path) -> TokenStream {
+    quote!(#krate::__private)
+}
+
+/// The call site's settings as a constant expression.
+fn call_spec(
+    p: &TokenStream,
+    retry: &RetrySettings,
+    breaker: Option<&BreakerSettings>,
+) -> TokenStream {
+    let duration = |nanos: u64| {
+        let nanos = Literal::u64_unsuffixed(nanos);
+        quote!(#p::Duration::from_nanos(#nanos))
+    };
+    let mut retry_fields = Vec::new();
+    let field = |fields: &mut Vec<TokenStream>, name: &str, value: Option<TokenStream>| {
+        if let Some(value) = value {
+            let name = syn::Ident::new(name, Span::call_site());
+            fields.push(quote!(#name: #p::Some(#value)));
+        }
+    };
+    let int = |v: u32| Literal::u32_unsuffixed(v).into_token_stream();
+    let float = |v: f64| Literal::f64_unsuffixed(v).into_token_stream();
+    field(
+        &mut retry_fields,
+        "max_attempts",
+        retry.max_attempts.map(int),
+    );
+    field(
+        &mut retry_fields,
+        "initial_delay",
+        retry.initial_delay.map(duration),
+    );
+    field(
+        &mut retry_fields,
+        "max_delay",
+        retry.max_delay.map(duration),
+    );
+    field(
+        &mut retry_fields,
+        "backoff_factor",
+        retry.backoff_factor.map(float),
+    );
+    field(
+        &mut retry_fields,
+        "jitter_factor",
+        retry.jitter_factor.map(float),
+    );
+    field(
+        &mut retry_fields,
+        "jitter",
+        retry.jitter.as_ref().map(|v| quote!(#p::Jitter::#v)),
+    );
+    field(
+        &mut retry_fields,
+        "max_elapsed",
+        retry.max_elapsed.map(duration),
+    );
+
+    let mut breaker_fields = Vec::new();
+    if let Some(b) = breaker {
+        field(
+            &mut breaker_fields,
+            "failure_threshold",
+            b.failure_threshold.map(int),
+        );
+        field(
+            &mut breaker_fields,
+            "reset_timeout",
+            b.reset_timeout.map(duration),
+        );
+        field(
+            &mut breaker_fields,
+            "half_open_max_calls",
+            b.half_open_max_calls.map(int),
+        );
+        field(
+            &mut breaker_fields,
+            "success_threshold",
+            b.success_threshold.map(int),
+        );
+        field(
+            &mut breaker_fields,
+            "open_timeout_increment_factor",
+            b.open_timeout_increment_factor.map(float),
+        );
+        field(
+            &mut breaker_fields,
+            "max_open_timeout",
+            b.max_open_timeout.map(duration),
+        );
+    }
+
+    let mut spec_fields = Vec::new();
+    if !retry_fields.is_empty() {
+        spec_fields.push(quote! {
+            retry: #p::RetryOverrides { #(#retry_fields,)* ..#p::RetryOverrides::NONE }
+        });
+    }
+    if !breaker_fields.is_empty() {
+        spec_fields.push(quote! {
+            breaker: #p::BreakerOverrides { #(#breaker_fields,)* ..#p::BreakerOverrides::NONE }
+        });
+    }
+    if breaker.is_none() {
+        spec_fields.push(quote!(use_breaker: false));
+    }
+    if spec_fields.is_empty() {
+        quote!(#p::CallSpec::GUARDED)
+    } else {
+        quote!(#p::CallSpec { #(#spec_fields,)* ..#p::CallSpec::GUARDED })
+    }
+}
+
+/// `tokens` with every span set to `span` (interpolated tokens keep theirs in `quote_spanned!`).
+fn respan(tokens: TokenStream, span: Span) -> TokenStream {
+    tokens
+        .into_iter()
+        .map(|mut tree| {
+            if let proc_macro2::TokenTree::Group(g) = &tree {
+                let mut group = proc_macro2::Group::new(g.delimiter(), respan(g.stream(), span));
+                group.set_span(span);
+                tree = proc_macro2::TokenTree::Group(group);
+            } else {
+                tree.set_span(span);
+            }
+            tree
+        })
+        .collect()
+}
+
+/// Replaces every `impl Trait` in a type with `_`.
+struct ImplTraitEraser;
+
+impl VisitMut for ImplTraitEraser {
+    fn visit_type_mut(&mut self, ty: &mut Type) {
+        if let Type::ImplTrait(it) = ty {
+            *ty = Type::Infer(syn::TypeInfer {
+                underscore_token: syn::Token![_](it.impl_token.span),
+            });
+        } else {
+            syn::visit_mut::visit_type_mut(self, ty);
+        }
+    }
+}

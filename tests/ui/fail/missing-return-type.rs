@@ -1,0 +1,6 @@
+use resilience_core::retry;
+
+#[retry]
+fn fetch() {}
+
+fn main() {}
