@@ -6,8 +6,7 @@ mod breaker_support;
 
 use breaker_support::{cfg, secs, Call, Harness};
 use resilience_core::{
-    BreakerControl, CircuitBreakerConfig, CircuitBreakerRegistry, CircuitState, Clock,
-    ManualClock,
+    BreakerControl, CircuitBreakerConfig, CircuitBreakerRegistry, CircuitState, Clock, ManualClock,
 };
 use std::sync::Arc;
 use std::time::Duration;
@@ -162,7 +161,11 @@ fn r4j_12_registry_same_key_same_breaker_and_independent_keys() {
     assert!(Arc::ptr_eq(&a, &b));
     a.configure(&cfg(1, 60.0, 1, 1));
     a.try_acquire().unwrap().record_failure();
-    assert_eq!(b.state(), Open, "failures through one handle open the other");
+    assert_eq!(
+        b.state(),
+        Open,
+        "failures through one handle open the other"
+    );
     assert_eq!(registry.get_breaker("svc", "op2").state(), Closed);
 
     // Keys stay apart even where "service:operation" strings would collide.
@@ -211,7 +214,11 @@ fn ply_03_errors_outside_the_handled_set_are_neutral() {
     let h = Harness::new(cfg(2, 60.0, 1, 1));
     h.fail();
     h.biz();
-    assert_eq!(h.failure_count(), 1, "a neutral error leaves the count alone");
+    assert_eq!(
+        h.failure_count(),
+        1,
+        "a neutral error leaves the count alone"
+    );
     h.fail();
     assert_eq!(h.state(), Open);
     // The peer's own sequence stays closed.
@@ -230,7 +237,11 @@ fn ply_04_half_open_exactly_at_the_break_duration() {
     assert_eq!(h.fail(), Call::Rejected);
     assert_eq!(h.state(), Open);
     h.advance(0.001);
-    assert_eq!(h.state(), HalfOpen, "status reads half-open at open_until, inclusive");
+    assert_eq!(
+        h.state(),
+        HalfOpen,
+        "status reads half-open at open_until, inclusive"
+    );
     assert_eq!(h.fail(), Call::Ran, "executed at exactly open_until");
 }
 
@@ -272,13 +283,22 @@ fn ply_08_a_hung_probe_loses_its_slot_once_the_open_timeout_passes_again() {
     h.fail_n(1);
     h.advance(60.0);
     let hung = h.breaker.try_acquire().expect("first probe");
-    assert!(h.breaker.try_acquire().is_err(), "H=1: second probe rejected");
+    assert!(
+        h.breaker.try_acquire().is_err(),
+        "H=1: second probe rejected"
+    );
     h.advance(59.999);
-    assert!(h.breaker.try_acquire().is_err(), "lease still held 1 ms before");
+    assert!(
+        h.breaker.try_acquire().is_err(),
+        "lease still held 1 ms before"
+    );
     assert_eq!(h.breaker.status().half_open_calls, 1);
     h.advance(0.001);
     assert_eq!(h.breaker.status().half_open_calls, 0, "the lease ran out");
-    let second = h.breaker.try_acquire().expect("a new probe after the lease ran out");
+    let second = h
+        .breaker
+        .try_acquire()
+        .expect("a new probe after the lease ran out");
     // The hung probe's late result no longer counts: its slot went to the second probe.
     hung.record_failure();
     assert_eq!(h.state(), HalfOpen);
@@ -315,7 +335,11 @@ fn ply_09_late_results_while_open_change_nothing() {
     h.advance(31.0); // t0 + 61 = opened_at + 60
     let probe = h.breaker.try_acquire().expect("the timer was not extended");
     probe.record_failure();
-    assert_eq!(h.timeout(), 90.0, "the late failure did not move the ladder");
+    assert_eq!(
+        h.timeout(),
+        90.0,
+        "the late failure did not move the ladder"
+    );
 
     // A late success does not close it.
     let h = Harness::new(cfg(1, 60.0, 1, 1));
@@ -339,7 +363,10 @@ fn closed_era_results_arriving_in_half_open_change_nothing() {
     late_ok.record_success();
     late_fail.record_failure();
     let status = h.breaker.status();
-    assert_eq!((status.state, status.success_count, status.half_open_calls), (HalfOpen, 0, 1));
+    assert_eq!(
+        (status.state, status.success_count, status.half_open_calls),
+        (HalfOpen, 0, 1)
+    );
     probe.record_success();
     assert_eq!(h.breaker.status().success_count, 1);
 }
@@ -530,7 +557,10 @@ fn fs_05_half_open_admits_only_h_and_the_boundary_is_inclusive() {
     let h = Harness::new(cfg(1, 60.0, 1, 1));
     h.fail_n(1);
     h.advance(60.0);
-    let hold = h.breaker.try_acquire().expect("admitted at exactly t0 + 60");
+    let hold = h
+        .breaker
+        .try_acquire()
+        .expect("admitted at exactly t0 + 60");
     assert_eq!(h.ok(), Call::Rejected, "unlike failsafe-rs, H=1 admits one");
     drop(hold);
 }
@@ -602,7 +632,12 @@ fn pb_01_defaults_and_a_fresh_state() {
     let h = Harness::new(c);
     let status = h.breaker.status();
     assert_eq!(
-        (status.state, status.failure_count, status.success_count, status.half_open_calls),
+        (
+            status.state,
+            status.failure_count,
+            status.success_count,
+            status.half_open_calls
+        ),
         (Closed, 0, 0, 0)
     );
     assert_eq!((status.open_until, status.current_timeout), (None, 60.0));
@@ -651,7 +686,11 @@ fn pb_04_success_threshold_three() {
     h.fail_n(3);
     h.advance(60.0);
     h.ok();
-    assert_eq!(h.state(), Closed, "the default threshold closes on one success");
+    assert_eq!(
+        h.state(),
+        Closed,
+        "the default threshold closes on one success"
+    );
 }
 
 #[test]
@@ -664,12 +703,19 @@ fn pb_05_a_half_open_failure_clears_the_success_count() {
     assert_eq!(h.breaker.status().success_count, 2);
     h.fail();
     let s = h.breaker.status();
-    assert_eq!((s.state, s.success_count, s.current_timeout), (Open, 0, 90.0));
+    assert_eq!(
+        (s.state, s.success_count, s.current_timeout),
+        (Open, 0, 90.0)
+    );
     h.advance(90.0);
     h.ok();
     h.ok();
     let s = h.breaker.status();
-    assert_eq!((s.state, s.success_count), (HalfOpen, 2), "counted from 0, not 2");
+    assert_eq!(
+        (s.state, s.success_count),
+        (HalfOpen, 2),
+        "counted from 0, not 2"
+    );
 }
 
 #[test]
@@ -711,7 +757,10 @@ fn non_retryable_errors_leave_every_state_unchanged() {
     h.ok();
     h.biz();
     let s = h.breaker.status();
-    assert_eq!((s.state, s.success_count, s.half_open_calls), (HalfOpen, 1, 0));
+    assert_eq!(
+        (s.state, s.success_count, s.half_open_calls),
+        (HalfOpen, 1, 0)
+    );
 }
 
 #[test]
@@ -719,13 +768,19 @@ fn force_open_holds_whatever_the_time_until_reset() {
     let h = Harness::new(cfg(5, 60.0, 1, 1));
     h.breaker.force_open();
     let s = h.breaker.status();
-    assert_eq!((s.state, s.control, s.open_until), (Open, BreakerControl::ForcedOpen, None));
+    assert_eq!(
+        (s.state, s.control, s.open_until),
+        (Open, BreakerControl::ForcedOpen, None)
+    );
     h.advance(1e6);
     let err = h.breaker.try_acquire().unwrap_err();
     assert!(err.is_forced());
     assert_eq!(h.state(), Open);
     h.breaker.reset();
-    assert_eq!((h.state(), h.breaker.control()), (Closed, BreakerControl::Auto));
+    assert_eq!(
+        (h.state(), h.breaker.control()),
+        (Closed, BreakerControl::Auto)
+    );
     assert_eq!(h.ok(), Call::Ran);
     assert_eq!(h.changes(), [(Closed, Open), (Open, Closed)]);
 }
@@ -752,11 +807,17 @@ fn disable_keeps_the_breaker_closed_until_reset() {
         assert_eq!(h.fail(), Call::Ran);
     }
     let s = h.breaker.status();
-    assert_eq!((s.state, s.failure_count, s.control), (Closed, 0, BreakerControl::Disabled));
+    assert_eq!(
+        (s.state, s.failure_count, s.control),
+        (Closed, 0, BreakerControl::Disabled)
+    );
     h.breaker.reset();
     h.fail_n(1);
     assert_eq!(h.state(), Open, "automatic again after reset");
-    assert_eq!(h.changes(), [(Closed, Open), (Open, Closed), (Closed, Open)]);
+    assert_eq!(
+        h.changes(),
+        [(Closed, Open), (Open, Closed), (Closed, Open)]
+    );
 }
 
 #[test]
@@ -802,12 +863,19 @@ fn configure_takes_effect_and_repairs_invalid_values() {
         success_threshold: 0,
         ..cfg(5, 10.0, 1, 1)
     });
-    assert_eq!(h.timeout(), 10.0, "a closed breaker takes the new reset_timeout");
+    assert_eq!(
+        h.timeout(),
+        10.0,
+        "a closed breaker takes the new reset_timeout"
+    );
     h.fail();
     assert_eq!(h.state(), Open, "a zero threshold is repaired to 1");
     h.advance(10.0);
     let probe = h.breaker.try_acquire().unwrap();
-    assert!(h.breaker.try_acquire().is_err(), "half_open_max_calls repaired to 1");
+    assert!(
+        h.breaker.try_acquire().is_err(),
+        "half_open_max_calls repaired to 1"
+    );
     probe.record_success();
     assert_eq!(h.state(), Closed);
 }

@@ -70,6 +70,18 @@ impl<'a> BreakerPermit<'a> {
         }
     }
 
+    /// Whether this permit holds one of the half-open breaker's trial slots (rather than being a
+    /// call through a closed breaker).
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// let breaker = CircuitBreakerRegistry::new().get_breaker("api", "fetch");
+    /// assert!(!breaker.try_acquire().unwrap().is_trial());
+    /// ```
+    pub fn is_trial(&self) -> bool {
+        matches!(self.ticket, Some(Ticket::HalfOpen(_)))
+    }
+
     /// The call succeeded.
     #[inline]
     pub fn record_success(mut self) {

@@ -46,6 +46,7 @@ pub fn cfg(f: u32, t: f64, h: u32, s: u32) -> CircuitBreakerConfig {
 pub type Changes = Arc<Mutex<Vec<(CircuitState, CircuitState)>>>;
 
 pub struct Harness {
+    pub config: CircuitBreakerConfig,
     pub clock: ManualClock,
     pub registry: Arc<CircuitBreakerRegistry>,
     pub breaker: Arc<CircuitBreaker>,
@@ -77,6 +78,7 @@ impl Harness {
         let breaker = registry.get_breaker("svc", "op");
         breaker.configure(&config);
         Harness {
+            config,
             clock,
             registry,
             breaker,
@@ -115,7 +117,12 @@ impl Harness {
     /// `n` failing calls, each of which must run.
     pub fn fail_n(&self, n: usize) {
         for i in 0..n {
-            assert_eq!(self.fail(), Call::Ran, "failing call {} of {n} was rejected", i + 1);
+            assert_eq!(
+                self.fail(),
+                Call::Ran,
+                "failing call {} of {n} was rejected",
+                i + 1
+            );
         }
     }
 
