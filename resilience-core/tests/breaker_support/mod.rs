@@ -178,3 +178,59 @@ impl Harness {
         );
     }
 }
+
+/// One `tracing` event, as a capturing subscriber saw it.
+#[derive(Clone, Debug)]
+pub struct Captured {
+    pub level: tracing::Level,
+    pub fields: std::collections::BTreeMap<String, String>,
+}
+
+/// A subscriber that keeps every event, to assert what the runtime logs.
+#[derive(Clone, Default)]
+pub struct Capture {
+    pub events: Arc<Mutex<Vec<Captured>>>,
+}
+
+impl Capture {
+    pub fn events(&self) -> Vec<Captured> {
+        self.events.lock().unwrap().clone()
+    }
+
+    /// Runs `f` with this subscriber as the thread's default.
+    pub fn during<R>(&self, f: impl FnOnce() -> R) -> R {
+        tracing::subscriber::with_default(self.clone(), f)
+    }
+}
+
+struct Fields(std::collections::BTreeMap<String, String>);
+
+impl tracing::field::Visit for Fields {
+    fn record_str(&mut self, field: &tracing::field::Field, value: &str) {
+        self.0.insert(field.name().to_owned(), value.to_owned());
+    }
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.insert(field.name().to_owned(), format!("{value:?}"));
+    }
+}
+
+impl tracing::Subscriber for Capture {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut fields = Fields(Default::default());
+        event.record(&mut fields);
+        self.events.lock().unwrap().push(Captured {
+            level: *event.metadata().level(),
+            fields: fields.0,
+        });
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
