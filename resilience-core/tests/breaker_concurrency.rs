@@ -466,7 +466,7 @@ fn rc_05_stress_threads_and_tasks_through_transitions() {
                     }
                 }
             }
-            if roll % 7 == 0 {
+            if roll.is_multiple_of(7) {
                 h.advance(0.5);
             }
         }
@@ -504,7 +504,7 @@ fn rc_05_stress_threads_and_tasks_through_transitions() {
                                     // A permit held across an await, sometimes cancelled.
                                     if let Ok(permit) = h.breaker.try_acquire() {
                                         tokio::task::yield_now().await;
-                                        if next(&mut seed) % 2 == 0 {
+                                        if next(&mut seed).is_multiple_of(2) {
                                             permit.record_success();
                                         }
                                     }

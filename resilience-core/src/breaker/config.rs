@@ -90,8 +90,8 @@ impl CircuitBreakerConfig {
 /// of panicking.
 pub(crate) fn next_open_timeout(current: Duration, factor: f64, max: Duration) -> Duration {
     let grown = current.as_secs_f64() * factor;
-    // `!(a < b)` is also true for NaN.
-    if !(grown < max.as_secs_f64()) {
+    // NaN (and anything at or above the cap) ends at the cap.
+    if grown.is_nan() || grown >= max.as_secs_f64() {
         return max;
     }
     duration_from_secs(grown).map_or(max, |d| d.min(max))

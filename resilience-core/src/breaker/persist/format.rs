@@ -67,7 +67,7 @@ pub(crate) fn parse(bytes: &[u8]) -> Result<Records, String> {
     }
     let version: VersionOnly =
         serde_json::from_slice(bytes).map_err(|e| format!("not a state file: {e}"))?;
-    if version.version != serde_json::Value::from(VERSION) {
+    if version.version != VERSION {
         return Err(format!(
             "unsupported version {} (this build reads version {VERSION})",
             version.version
