@@ -89,11 +89,21 @@ impl CircuitBreaker {
     }
 
     /// The service this breaker guards.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// assert_eq!(CircuitBreakerRegistry::new().get_breaker("api", "fetch").service(), "api");
+    /// ```
     pub fn service(&self) -> &str {
         &self.service
     }
 
     /// The operation this breaker guards.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// assert_eq!(CircuitBreakerRegistry::new().get_breaker("api", "fetch").operation(), "fetch");
+    /// ```
     pub fn operation(&self) -> &str {
         &self.operation
     }

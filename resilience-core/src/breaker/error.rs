@@ -27,6 +27,15 @@ pub struct CircuitOpenError {
 impl CircuitOpenError {
     /// A rejection by breaker `service:operation`, open for another `remaining`, until
     /// `open_until_unix` (Unix seconds) when known.
+    ///
+    /// ```
+    /// use resilience_core::CircuitOpenError;
+    /// use std::time::Duration;
+    /// let e = CircuitOpenError::new("api", "fetch", Duration::from_secs(5), Some(1000.0));
+    /// assert_eq!((e.service(), e.operation()), ("api", "fetch"));
+    /// assert_eq!((e.remaining(), e.open_until()), (Duration::from_secs(5), Some(1000.0)));
+    /// assert!(!e.is_forced());
+    /// ```
     pub fn new(
         service: impl Into<String>,
         operation: impl Into<String>,

@@ -83,18 +83,41 @@ impl<'a> BreakerPermit<'a> {
     }
 
     /// The call succeeded.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// let breaker = CircuitBreakerRegistry::new().get_breaker("api", "fetch");
+    /// breaker.try_acquire().unwrap().record_failure();
+    /// breaker.try_acquire().unwrap().record_success();
+    /// assert_eq!(breaker.status().failure_count, 0, "a success ends the streak");
+    /// ```
     #[inline]
     pub fn record_success(mut self) {
         self.finish(Outcome::Success);
     }
 
     /// The call failed with a retryable (transient) error.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// let breaker = CircuitBreakerRegistry::new().get_breaker("api", "fetch");
+    /// breaker.try_acquire().unwrap().record_failure();
+    /// assert_eq!(breaker.status().failure_count, 1);
+    /// ```
     pub fn record_failure(mut self) {
         self.finish(Outcome::Failure);
     }
 
     /// The call ended in a way that says nothing about the service (a non-retryable error):
     /// neither success nor failure. A half-open slot is given back.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// let breaker = CircuitBreakerRegistry::new().get_breaker("api", "fetch");
+    /// breaker.try_acquire().unwrap().record_failure();
+    /// breaker.try_acquire().unwrap().release();
+    /// assert_eq!(breaker.status().failure_count, 1, "neither reset nor counted");
+    /// ```
     pub fn release(mut self) {
         self.finish(Outcome::Neutral);
     }

@@ -137,6 +137,12 @@ impl CircuitBreakerRegistry {
     }
 
     /// The clock the breakers use.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerRegistry, Clock};
+    /// let registry = CircuitBreakerRegistry::new();
+    /// let _now = registry.clock().now();
+    /// ```
     pub fn clock(&self) -> &Arc<dyn Clock> {
         &self.shared.clock
     }
@@ -346,6 +352,16 @@ impl std::fmt::Debug for CircuitBreakerRegistryBuilder {
 impl CircuitBreakerRegistryBuilder {
     /// The clock the breakers tell time by (default: the system clock). Its monotonic time
     /// times open periods; its wall clock dates them in the state file.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerRegistry, Clock, ManualClock};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// let registry = CircuitBreakerRegistry::builder().clock(Arc::new(clock.clone())).build().unwrap();
+    /// clock.advance(Duration::from_secs(3));
+    /// assert_eq!(registry.clock().now(), Duration::from_secs(3));
+    /// ```
     pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
         self.clock = Some(clock);
         self
@@ -355,12 +371,37 @@ impl CircuitBreakerRegistryBuilder {
     /// in the background whenever a breaker's state or counts change (see the `persist` module
     /// docs), atomically (temporary file in the same directory, fsync, rename), under an
     /// advisory lock on `<path>.lock` so processes sharing the file never corrupt it.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let registry = CircuitBreakerRegistry::builder()
+    ///     .state_file(dir.path().join("breakers.json"))
+    ///     .build()
+    ///     .unwrap();
+    /// registry.force_open("db", "query");
+    /// registry.flush().unwrap();
+    /// assert!(dir.path().join("breakers.json").exists());
+    /// ```
     pub fn state_file(mut self, path: impl AsRef<Path>) -> Self {
         self.state_file = Some(path.as_ref().to_path_buf());
         self
     }
 
     /// A listener for every state change; see [`CircuitBreakerRegistry::on_state_change`].
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerRegistry, CircuitState};
+    /// use std::sync::{Arc, Mutex};
+    /// let opened = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&opened);
+    /// let registry = CircuitBreakerRegistry::builder()
+    ///     .on_state_change(move |c| if c.to == CircuitState::Open { log.lock().unwrap().push(c.service.to_owned()) })
+    ///     .build()
+    ///     .unwrap();
+    /// registry.force_open("db", "query");
+    /// assert_eq!(*opened.lock().unwrap(), ["db"]);
+    /// ```
     pub fn on_state_change(
         self,
         listener: impl Fn(&StateChange<'_>) + Send + Sync + 'static,
@@ -371,6 +412,15 @@ impl CircuitBreakerRegistryBuilder {
 
     /// Builds the registry, reading the state file if there is one. Fails only when the state
     /// file's directory cannot be written.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// let err = CircuitBreakerRegistry::builder()
+    ///     .state_file("/nonexistent-dir/breakers.json")
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("cannot write to the directory"));
+    /// ```
     pub fn build(self) -> Result<CircuitBreakerRegistry, PersistError> {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let (persist, restored) = match &self.state_file {
