@@ -17,6 +17,13 @@ use std::time::Duration;
 /// ```
 #[derive(Clone, Debug, PartialEq)]
 pub struct CircuitOpenError {
+    // Boxed so that `Result<BreakerPermit, CircuitOpenError>`, which every admission returns,
+    // stays small: the hot path then moves a few words instead of a hundred bytes.
+    info: Box<OpenInfo>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+struct OpenInfo {
     service: String,
     operation: String,
     remaining: Duration,
@@ -43,41 +50,42 @@ impl CircuitOpenError {
         open_until_unix: Option<f64>,
     ) -> Self {
         CircuitOpenError {
-            service: service.into(),
-            operation: operation.into(),
-            remaining,
-            open_until_unix,
-            forced: false,
+            info: Box::new(OpenInfo {
+                service: service.into(),
+                operation: operation.into(),
+                remaining,
+                open_until_unix,
+                forced: false,
+            }),
         }
     }
 
     /// A rejection by a breaker an operator forced open: it stays open until reset.
     pub(crate) fn forced(service: &str, operation: &str) -> Self {
-        CircuitOpenError {
-            forced: true,
-            ..Self::new(service, operation, Duration::MAX, None)
-        }
+        let mut e = Self::new(service, operation, Duration::MAX, None);
+        e.info.forced = true;
+        e
     }
 
     /// The service of the breaker that rejected the call.
     pub fn service(&self) -> &str {
-        &self.service
+        &self.info.service
     }
 
     /// The operation of the breaker that rejected the call.
     pub fn operation(&self) -> &str {
-        &self.operation
+        &self.info.operation
     }
 
     /// How long the breaker stays open from the moment of the rejection: zero while half-open
     /// and full of trial calls, `Duration::MAX` when an operator forced it open.
     pub fn remaining(&self) -> Duration {
-        self.remaining
+        self.info.remaining
     }
 
     /// When the breaker admits a trial call again, in Unix seconds; `None` when forced open.
     pub fn open_until(&self) -> Option<f64> {
-        self.open_until_unix
+        self.info.open_until_unix
     }
 
     /// Whether an operator forced the breaker open
@@ -93,19 +101,19 @@ impl CircuitOpenError {
     /// assert_eq!(err.to_string(), "circuit breaker api:fetch is forced open until it is reset");
     /// ```
     pub fn is_forced(&self) -> bool {
-        self.forced
+        self.info.forced
     }
 }
 
 impl fmt::Display for CircuitOpenError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let (service, operation) = (&self.service, &self.operation);
-        if self.forced {
+        let (service, operation) = (&self.info.service, &self.info.operation);
+        if self.info.forced {
             write!(
                 f,
                 "circuit breaker {service}:{operation} is forced open until it is reset"
             )
-        } else if self.remaining.is_zero() {
+        } else if self.info.remaining.is_zero() {
             write!(
                 f,
                 "circuit breaker {service}:{operation} is half-open and its trial calls are all in flight"
@@ -114,7 +122,7 @@ impl fmt::Display for CircuitOpenError {
             write!(
                 f,
                 "circuit breaker {service}:{operation} is open; calls are rejected for another {:.3}s",
-                self.remaining.as_secs_f64()
+                self.info.remaining.as_secs_f64()
             )
         }
     }
@@ -127,7 +135,7 @@ impl crate::Classify for CircuitOpenError {
         crate::ErrorCategory::Unavailable
     }
     fn retry_after(&self) -> Option<Duration> {
-        (!self.forced).then_some(self.remaining)
+        (!self.info.forced).then_some(self.info.remaining)
     }
     fn as_error(&self) -> Option<&(dyn std::error::Error + 'static)> {
         Some(self)
