@@ -121,26 +121,32 @@ async fn r4j_02_half_open_admits_exactly_h_concurrent_tasks() {
     let barrier = Arc::new(tokio::sync::Barrier::new(50));
     let release = Arc::new(tokio::sync::Notify::new());
     let admitted = Arc::new(AtomicUsize::new(0));
+    let asked = Arc::new(AtomicUsize::new(0));
     let tasks: Vec<_> = (0..50)
         .map(|_| {
-            let (b, barrier, release, admitted) = (
+            let (b, barrier, release, admitted, asked) = (
                 Arc::clone(&h.breaker),
                 Arc::clone(&barrier),
                 Arc::clone(&release),
                 Arc::clone(&admitted),
+                Arc::clone(&asked),
             );
             tokio::spawn(async move {
                 barrier.wait().await;
-                if let Ok(permit) = b.try_acquire() {
+                let permit = b.try_acquire();
+                if permit.is_ok() {
                     admitted.fetch_add(1, Ordering::SeqCst);
+                }
+                asked.fetch_add(1, Ordering::SeqCst);
+                if let Ok(permit) = permit {
                     release.notified().await; // hold
                     permit.record_success();
                 }
             })
         })
         .collect();
-    // Wait until every task has asked: 4 hold a permit, 46 finished.
-    while tasks.iter().filter(|t| t.is_finished()).count() < 46 {
+    // Wait until every task has asked; the admitted ones hold their permits.
+    while asked.load(Ordering::SeqCst) < 50 {
         tokio::task::yield_now().await;
     }
     assert_eq!(admitted.load(Ordering::SeqCst), 4);

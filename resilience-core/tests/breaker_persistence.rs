@@ -443,32 +443,33 @@ fn pb_11_d_two_processes_on_one_file_never_corrupt_it() {
                 }
             }
         });
-        for (i, p) in [&p1, &p2].into_iter().enumerate() {
-            s.spawn(move || {
-                let own = p.registry.get_breaker("own", &format!("p{i}"));
-                own.configure(&cfg(1, 0.001, 1, 1));
-                for _ in 0..100 {
-                    p.fail();
+        let writers: Vec<_> = [&p1, &p2]
+            .into_iter()
+            .enumerate()
+            .map(|(i, p)| {
+                s.spawn(move || {
+                    let own = p.registry.get_breaker("own", &format!("p{i}"));
+                    own.configure(&cfg(1, 0.001, 1, 1));
+                    for _ in 0..100 {
+                        p.fail();
+                        own.try_acquire().map(|x| x.record_failure()).ok();
+                        p.advance(0.001);
+                        p.ok();
+                        own.try_acquire().map(|x| x.record_success()).ok();
+                        p.registry.flush().unwrap();
+                    }
                     own.try_acquire().map(|x| x.record_failure()).ok();
-                    p.advance(0.001);
-                    p.ok();
-                    own.try_acquire().map(|x| x.record_success()).ok();
                     p.registry.flush().unwrap();
-                }
-                own.try_acquire().map(|x| x.record_failure()).ok();
-                p.registry.flush().unwrap();
-            });
+                })
+            })
+            .collect();
+        let results: Vec<_> = writers.into_iter().map(|w| w.join()).collect();
+        stop_reading.store(true, std::sync::atomic::Ordering::Relaxed);
+        for r in results {
+            r.unwrap();
         }
-        // The writers end (scope joins them in order); then stop the reader.
-        s.spawn(|| {
-            while p1.registry.persist_stats().unwrap().writes < 101
-                || p2.registry.persist_stats().unwrap().writes < 101
-            {
-                std::thread::yield_now();
-            }
-            stop_reading.store(true, std::sync::atomic::Ordering::Relaxed);
-        });
     });
+    assert!(p1.registry.persist_stats().unwrap().writes >= 101);
     // Each process's own breaker is in the file: neither clobbered the other's entry.
     let json = file_json(&path);
     assert_eq!(json["breakers"]["own"]["p0"]["state"], "OPEN");

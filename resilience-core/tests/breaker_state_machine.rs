@@ -879,3 +879,21 @@ fn configure_takes_effect_and_repairs_invalid_values() {
     probe.record_success();
     assert_eq!(h.state(), Closed);
 }
+
+#[test]
+fn results_from_an_earlier_closed_period_are_ignored() {
+    // A call admitted before the breaker opened ends after it has closed again: it belongs to
+    // a period that is over, so it neither starts a new streak nor ends one.
+    let h = Harness::new(cfg(2, 60.0, 1, 1));
+    let old_fail = h.breaker.try_acquire().unwrap();
+    let old_ok = h.breaker.try_acquire().unwrap();
+    h.fail_n(2);
+    h.advance(60.0);
+    h.ok();
+    assert_eq!(h.state(), Closed);
+    old_fail.record_failure();
+    assert_eq!(h.failure_count(), 0);
+    h.fail();
+    old_ok.record_success();
+    assert_eq!(h.failure_count(), 1);
+}
