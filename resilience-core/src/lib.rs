@@ -44,8 +44,9 @@ mod site;
 pub use self::metrics::{MetricsSnapshot, OperationSnapshot, ATTEMPT_BUCKETS};
 pub use backoff::{Backoff, DelaySchedule, Jitter};
 pub use breaker::{
-    BreakerPermit, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry,
-    CircuitBreakerStatus, CircuitOpenError, CircuitState, PersistError,
+    BreakerControl, BreakerPermit, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry,
+    CircuitBreakerRegistryBuilder, CircuitBreakerStatus, CircuitOpenError, CircuitState,
+    PersistError, PersistStats, StateChange,
 };
 pub use category::{CategorySet, ErrorCategory};
 pub use classifier::ErrorClassifier;

@@ -1,96 +1,32 @@
 //! Circuit breakers: one per (service, operation), shared through a registry.
+//!
+//! - [`machine`]: the state machine itself, pure data driven by the caller's clock readings.
+//! - [`circuit`]: [`CircuitBreaker`], the machine behind a mutex plus the one atomic word that
+//!   the hot path reads.
+//! - [`permit`]: [`BreakerPermit`], the guard that reports how an admitted call ended.
+//! - [`listener`]: state-change callbacks and their ordered delivery.
+//! - [`registry`]: [`CircuitBreakerRegistry`] and its builder.
+//! - [`persist`]: the versioned JSON state file and its background writer.
 
+mod circuit;
+mod config;
+mod error;
+mod listener;
+mod machine;
+mod permit;
+mod persist;
 mod registry;
-mod state;
 
-pub use registry::{CircuitBreakerRegistry, PersistError};
-pub use state::{BreakerPermit, CircuitBreaker};
+pub use circuit::CircuitBreaker;
+pub use config::CircuitBreakerConfig;
+pub use error::{CircuitOpenError, PersistError};
+pub use listener::StateChange;
+pub use permit::BreakerPermit;
+pub use persist::PersistStats;
+pub use registry::{CircuitBreakerRegistry, CircuitBreakerRegistryBuilder};
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
-use std::time::Duration;
-
-/// When a breaker opens and how long it stays open. `Default` = 5, 60 s, 1, 1, 1.5, 300 s, as in
-/// the original.
-///
-/// ```
-/// use resilience_core::CircuitBreakerConfig;
-/// use std::time::Duration;
-/// let config = CircuitBreakerConfig { failure_threshold: 3, ..CircuitBreakerConfig::default() };
-/// assert_eq!(config.reset_timeout, Duration::from_secs(60));
-/// assert!(config.validate().is_ok());
-/// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct CircuitBreakerConfig {
-    /// Consecutive retryable failures that open a closed breaker.
-    pub failure_threshold: u32,
-    /// How long the breaker stays open the first time.
-    pub reset_timeout: Duration,
-    /// Calls allowed in flight while half-open.
-    pub half_open_max_calls: u32,
-    /// Successes in half-open that close the breaker.
-    pub success_threshold: u32,
-    /// Each re-open from half-open multiplies the open timeout by this.
-    pub open_timeout_increment_factor: f64,
-    /// The open timeout never grows beyond this.
-    pub max_open_timeout: Duration,
-}
-
-impl Default for CircuitBreakerConfig {
-    fn default() -> Self {
-        CircuitBreakerConfig {
-            failure_threshold: 5,
-            reset_timeout: Duration::from_secs(60),
-            half_open_max_calls: 1,
-            success_threshold: 1,
-            open_timeout_increment_factor: 1.5,
-            max_open_timeout: Duration::from_secs(300),
-        }
-    }
-}
-
-impl CircuitBreakerConfig {
-    /// Checks every rule, returning the first value that breaks one.
-    ///
-    /// ```
-    /// use resilience_core::CircuitBreakerConfig;
-    /// let bad = CircuitBreakerConfig { failure_threshold: 0, ..CircuitBreakerConfig::default() };
-    /// assert_eq!(bad.validate().unwrap_err().field(), "failure_threshold");
-    /// ```
-    pub fn validate(&self) -> Result<(), crate::ConfigError> {
-        use crate::ConfigError;
-        for (field, value) in [
-            ("failure_threshold", self.failure_threshold),
-            ("half_open_max_calls", self.half_open_max_calls),
-            ("success_threshold", self.success_threshold),
-        ] {
-            if value == 0 {
-                return Err(ConfigError::new(field, "must be at least 1, got 0"));
-            }
-        }
-        if !(self.open_timeout_increment_factor.is_finite()
-            && self.open_timeout_increment_factor >= 1.0)
-        {
-            return Err(ConfigError::new(
-                "open_timeout_increment_factor",
-                format!(
-                    "must be a finite number of at least 1.0, got {}",
-                    self.open_timeout_increment_factor
-                ),
-            ));
-        }
-        if self.reset_timeout > self.max_open_timeout {
-            return Err(ConfigError::new(
-                "reset_timeout",
-                format!(
-                    "must not exceed `max_open_timeout` ({:?}), got {:?}",
-                    self.max_open_timeout, self.reset_timeout
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
 
 /// The state of a breaker. Serialised as `"CLOSED"`, `"OPEN"`, `"HALF_OPEN"`.
 ///
@@ -145,113 +81,39 @@ impl fmt::Display for CircuitState {
 pub struct CircuitBreakerStatus {
     /// The state as of now (an open breaker whose time has passed reads `HALF_OPEN`).
     pub state: CircuitState,
-    /// Consecutive retryable failures while closed.
+    /// Consecutive retryable failures counted while closed. It keeps the streak that opened the
+    /// breaker while open and half-open (failures of trial calls do not add to it), and goes back
+    /// to 0 when the breaker closes.
     pub failure_count: u32,
-    /// Successes so far while half-open.
+    /// Successes of trial calls in the current half-open period.
     pub success_count: u32,
-    /// When an open breaker admits a trial call, in Unix seconds; `None` unless open.
+    /// When an open breaker admits a trial call, in Unix seconds; `None` unless open (and for a
+    /// breaker forced open, which has no deadline).
     pub open_until: Option<f64>,
-    /// The open timeout in seconds that the next opening uses.
+    /// The open timeout in seconds: the length of the current (or, half-open, the last) open
+    /// period; `reset_timeout` while closed.
     pub current_timeout: f64,
-    /// Trial calls in flight.
+    /// Trial calls in flight (a trial call whose lease has run out no longer counts).
     pub half_open_calls: u32,
+    /// Whether an operator forced the breaker open or disabled it.
+    pub control: BreakerControl,
 }
 
-/// What a call gets, without running, while its breaker rejects it. Classified as `Unavailable`,
-/// with the remaining open time as its `retry_after` hint.
+/// Who decides a breaker's state: its failures and successes, or an operator.
 ///
 /// ```
-/// use resilience_core::{Classify, CircuitOpenError, ErrorCategory};
-/// use std::time::Duration;
-/// let e = CircuitOpenError::new("ChEMBL", "fetch", Duration::from_secs(12), None);
-/// assert_eq!(e.category(), ErrorCategory::Unavailable);
-/// assert_eq!(e.to_string(), "circuit breaker ChEMBL:fetch is open; calls are rejected for another 12.000s");
+/// use resilience_core::BreakerControl;
+/// assert_eq!(serde_json::to_string(&BreakerControl::ForcedOpen).unwrap(), "\"FORCED_OPEN\"");
 /// ```
-#[derive(Clone, Debug, PartialEq)]
-pub struct CircuitOpenError {
-    service: String,
-    operation: String,
-    remaining: Duration,
-    open_until_unix: Option<f64>,
-}
-
-impl CircuitOpenError {
-    /// A rejection by breaker `service:operation`, open for another `remaining`, until
-    /// `open_until_unix` (Unix seconds) when known.
-    pub fn new(
-        service: impl Into<String>,
-        operation: impl Into<String>,
-        remaining: Duration,
-        open_until_unix: Option<f64>,
-    ) -> Self {
-        CircuitOpenError {
-            service: service.into(),
-            operation: operation.into(),
-            remaining,
-            open_until_unix,
-        }
-    }
-
-    /// The service of the breaker that rejected the call.
-    pub fn service(&self) -> &str {
-        &self.service
-    }
-
-    /// The operation of the breaker that rejected the call.
-    pub fn operation(&self) -> &str {
-        &self.operation
-    }
-
-    /// How long the breaker stays open from the moment of the rejection (zero while half-open
-    /// and full of trial calls).
-    pub fn remaining(&self) -> Duration {
-        self.remaining
-    }
-
-    /// When the breaker admits a trial call again, in Unix seconds.
-    pub fn open_until(&self) -> Option<f64> {
-        self.open_until_unix
-    }
-}
-
-impl fmt::Display for CircuitOpenError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.remaining.is_zero() {
-            write!(
-                f,
-                "circuit breaker {}:{} is half-open and its trial calls are all in flight",
-                self.service, self.operation
-            )
-        } else {
-            write!(
-                f,
-                "circuit breaker {}:{} is open; calls are rejected for another {:.3}s",
-                self.service,
-                self.operation,
-                self.remaining.as_secs_f64()
-            )
-        }
-    }
-}
-
-impl std::error::Error for CircuitOpenError {}
-
-impl crate::Classify for CircuitOpenError {
-    fn category(&self) -> crate::ErrorCategory {
-        crate::ErrorCategory::Unavailable
-    }
-    fn retry_after(&self) -> Option<Duration> {
-        Some(self.remaining)
-    }
-    fn as_error(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(self)
-    }
-}
-
-/// An I/O error of kind `ConnectionRefused` wrapping the rejection, so functions returning
-/// `io::Result` can use a breaker. It still classifies as `Unavailable`.
-impl From<CircuitOpenError> for std::io::Error {
-    fn from(e: CircuitOpenError) -> Self {
-        std::io::Error::new(std::io::ErrorKind::ConnectionRefused, e)
-    }
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum BreakerControl {
+    /// The state machine decides (the normal case).
+    #[default]
+    Auto,
+    /// Open until reset: every call is rejected, whatever the time
+    /// ([`CircuitBreaker::force_open`]).
+    ForcedOpen,
+    /// Always closed: every call runs and no result is counted ([`CircuitBreaker::disable`]).
+    Disabled,
 }

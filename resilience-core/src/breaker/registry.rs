@@ -1,11 +1,16 @@
-//! The registry of breakers, keyed by (service, operation).
+//! The registry of breakers, keyed by (service, operation), and its builder.
 
-use super::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerStatus};
+use super::circuit::Shared;
+use super::listener::{EventBus, StateChange};
+use super::machine::Machine;
+use super::persist::{PersistStats, Store, Writer};
+use super::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerStatus, PersistError};
 use crate::{Clock, SystemClock};
 use std::collections::{BTreeMap, HashMap};
-use std::fmt;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, RwLock};
+use std::sync::{Arc, PoisonError, RwLock};
+
+type Map = HashMap<String, HashMap<String, Arc<CircuitBreaker>>>;
 
 /// Every breaker of a program, keyed by (service, operation). Share it between managers with an
 /// `Arc`.
@@ -20,9 +25,10 @@ use std::sync::{Arc, RwLock};
 /// ```
 #[derive(Debug)]
 pub struct CircuitBreakerRegistry {
-    clock: Arc<dyn Clock>,
-    breakers: RwLock<HashMap<String, HashMap<String, Arc<CircuitBreaker>>>>,
-    state_file: Option<PathBuf>,
+    shared: Arc<Shared>,
+    breakers: RwLock<Map>,
+    /// Dropped last: its drop writes whatever is still queued.
+    writer: Option<Writer>,
 }
 
 impl Default for CircuitBreakerRegistry {
@@ -33,6 +39,11 @@ impl Default for CircuitBreakerRegistry {
 
 impl CircuitBreakerRegistry {
     /// An empty registry on the system clock, kept in memory only.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// assert!(CircuitBreakerRegistry::new().status().is_empty());
+    /// ```
     pub fn new() -> Self {
         Self::with_clock(Arc::new(SystemClock))
     }
@@ -43,39 +54,120 @@ impl CircuitBreakerRegistry {
     /// use resilience_core::{CircuitBreakerRegistry, ManualClock};
     /// use std::sync::Arc;
     /// let registry = CircuitBreakerRegistry::with_clock(Arc::new(ManualClock::new()));
+    /// # let _ = registry;
     /// ```
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
-        CircuitBreakerRegistry {
+        Self::from_parts(clock, EventBus::default(), None, BTreeMap::new())
+    }
+
+    /// A registry whose breakers' state is kept in the file at `path` across restarts, on the
+    /// system clock. The file is read now: a missing file is normal, a bad one is moved aside
+    /// with a warning (the breakers start closed). Fails only when the file's directory cannot
+    /// be written. See [`CircuitBreakerRegistryBuilder::state_file`] for the details.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerConfig, CircuitBreakerRegistry, CircuitState};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let path = dir.path().join("breakers.json");
+    /// {
+    ///     let registry = CircuitBreakerRegistry::with_state_file(&path).unwrap();
+    ///     let breaker = registry.get_breaker("db", "query");
+    ///     breaker.configure(&CircuitBreakerConfig { failure_threshold: 1, ..Default::default() });
+    ///     breaker.try_acquire().unwrap().record_failure();
+    /// } // dropping the registry writes what is still queued
+    /// let registry = CircuitBreakerRegistry::with_state_file(&path).unwrap();
+    /// assert_eq!(registry.get_breaker("db", "query").state(), CircuitState::Open);
+    /// ```
+    pub fn with_state_file(path: impl AsRef<Path>) -> Result<Self, PersistError> {
+        Self::builder().state_file(path).build()
+    }
+
+    /// A builder, for a registry with a clock, a state file and listeners together.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerRegistry, ManualClock};
+    /// use std::sync::Arc;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let registry = CircuitBreakerRegistry::builder()
+    ///     .clock(Arc::new(ManualClock::new()))
+    ///     .state_file(dir.path().join("breakers.json"))
+    ///     .on_state_change(|c| println!("{}:{} {} -> {}", c.service, c.operation, c.from, c.to))
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = registry;
+    /// ```
+    pub fn builder() -> CircuitBreakerRegistryBuilder {
+        CircuitBreakerRegistryBuilder::default()
+    }
+
+    fn from_parts(
+        clock: Arc<dyn Clock>,
+        events: EventBus,
+        persist: Option<(Writer, super::persist::Sink)>,
+        restored: super::persist::Records,
+    ) -> Self {
+        let (writer, sink) = match persist {
+            Some((writer, sink)) => (Some(writer), Some(sink)),
+            None => (None, None),
+        };
+        let shared = Arc::new(Shared {
             clock,
-            breakers: RwLock::new(HashMap::new()),
-            state_file: None,
+            events,
+            sink,
+        });
+        let (now, unix_now) = (shared.clock.now(), shared.clock.unix_now());
+        let mut map = Map::new();
+        for (service, ops) in restored {
+            for (operation, record) in ops {
+                // Built directly in its restored state: loading announces no state change.
+                let machine =
+                    Machine::restore(CircuitBreakerConfig::default(), &record, now, unix_now);
+                let breaker =
+                    CircuitBreaker::new(&service, &operation, Arc::clone(&shared), machine);
+                map.entry(service.clone())
+                    .or_default()
+                    .insert(operation, Arc::new(breaker));
+            }
+        }
+        CircuitBreakerRegistry {
+            shared,
+            breakers: RwLock::new(map),
+            writer,
         }
     }
 
-    /// A registry whose state is kept in the file at `path` across restarts.
-    pub fn with_state_file(path: impl AsRef<Path>) -> Result<Self, PersistError> {
-        let mut registry = Self::new();
-        registry.state_file = Some(path.as_ref().to_path_buf());
-        Ok(registry)
-    }
-
     /// The clock the breakers use.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerRegistry, Clock};
+    /// let registry = CircuitBreakerRegistry::new();
+    /// let _now = registry.clock().now();
+    /// ```
     pub fn clock(&self) -> &Arc<dyn Clock> {
-        &self.clock
+        &self.shared.clock
     }
 
     /// The breaker for (service, operation), created closed on first use.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// let registry = CircuitBreakerRegistry::new();
+    /// assert_eq!(registry.get_breaker("svc", "op").operation(), "op");
+    /// ```
     pub fn get_breaker(&self, service: &str, operation: &str) -> Arc<CircuitBreaker> {
         if let Some(b) = self
             .breakers
             .read()
-            .unwrap_or_else(|p| p.into_inner())
+            .unwrap_or_else(PoisonError::into_inner)
             .get(service)
             .and_then(|ops| ops.get(operation))
         {
             return Arc::clone(b);
         }
-        let mut map = self.breakers.write().unwrap_or_else(|p| p.into_inner());
+        let mut map = self
+            .breakers
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
         Arc::clone(
             map.entry(service.to_owned())
                 .or_default()
@@ -84,13 +176,22 @@ impl CircuitBreakerRegistry {
                     Arc::new(CircuitBreaker::new(
                         service,
                         operation,
-                        Arc::clone(&self.clock),
+                        Arc::clone(&self.shared),
+                        Machine::new(CircuitBreakerConfig::default()),
                     ))
                 }),
         )
     }
 
-    /// Records a success outside a guarded call (the original's API).
+    /// Records a success outside a guarded call (the original's API). While the breaker
+    /// rejects calls, nothing is recorded.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// let registry = CircuitBreakerRegistry::new();
+    /// registry.report_success("svc", "op");
+    /// assert_eq!(registry.status()["svc:op"].failure_count, 0);
+    /// ```
     pub fn report_success(&self, service: &str, operation: &str) {
         let breaker = self.get_breaker(service, operation);
         if let Ok(permit) = breaker.try_acquire() {
@@ -98,7 +199,15 @@ impl CircuitBreakerRegistry {
         };
     }
 
-    /// Records a retryable failure outside a guarded call (the original's API).
+    /// Records a retryable failure outside a guarded call (the original's API), after applying
+    /// `config` to the breaker. While the breaker rejects calls, nothing is recorded.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerConfig, CircuitBreakerRegistry};
+    /// let registry = CircuitBreakerRegistry::new();
+    /// registry.report_failure("svc", "op", &CircuitBreakerConfig::default());
+    /// assert_eq!(registry.status()["svc:op"].failure_count, 1);
+    /// ```
     pub fn report_failure(&self, service: &str, operation: &str, config: &CircuitBreakerConfig) {
         let breaker = self.get_breaker(service, operation);
         breaker.configure(config);
@@ -107,50 +216,226 @@ impl CircuitBreakerRegistry {
         };
     }
 
-    /// Every breaker's status, keyed `"service:operation"`.
+    /// Every breaker's status as of now, keyed `"service:operation"`.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerRegistry, CircuitState};
+    /// let registry = CircuitBreakerRegistry::new();
+    /// registry.get_breaker("svc", "op");
+    /// assert_eq!(registry.status()["svc:op"].state, CircuitState::Closed);
+    /// ```
     pub fn status(&self) -> BTreeMap<String, CircuitBreakerStatus> {
-        let map = self.breakers.read().unwrap_or_else(|p| p.into_inner());
+        let (now, unix_now) = (self.shared.clock.now(), self.shared.clock.unix_now());
+        let map = self.breakers.read().unwrap_or_else(PoisonError::into_inner);
         map.iter()
             .flat_map(|(service, ops)| {
                 ops.iter()
-                    .map(move |(op, b)| (format!("{service}:{op}"), b.status()))
+                    .map(move |(op, b)| (format!("{service}:{op}"), b.status_at(now, unix_now)))
             })
             .collect()
     }
 
-    /// Closes the breaker of (service, operation) and clears its counters.
+    /// Closes the breaker of (service, operation) and clears its counters and open-timeout
+    /// ladder; see [`CircuitBreaker::reset`].
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerRegistry, CircuitState};
+    /// let registry = CircuitBreakerRegistry::new();
+    /// registry.force_open("svc", "op");
+    /// registry.reset("svc", "op");
+    /// assert_eq!(registry.get_breaker("svc", "op").state(), CircuitState::Closed);
+    /// ```
     pub fn reset(&self, service: &str, operation: &str) {
         self.get_breaker(service, operation).reset();
     }
-}
 
-/// The state file could not be used.
-#[derive(Debug)]
-pub struct PersistError {
-    path: PathBuf,
-    source: std::io::Error,
-}
+    /// Opens the breaker of (service, operation) until reset; see
+    /// [`CircuitBreaker::force_open`].
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerRegistry, CircuitState};
+    /// let registry = CircuitBreakerRegistry::new();
+    /// registry.force_open("svc", "op");
+    /// assert_eq!(registry.status()["svc:op"].state, CircuitState::Open);
+    /// ```
+    pub fn force_open(&self, service: &str, operation: &str) {
+        self.get_breaker(service, operation).force_open();
+    }
 
-impl PersistError {
-    /// The file at fault.
-    pub fn path(&self) -> &Path {
-        &self.path
+    /// Keeps the breaker of (service, operation) closed until reset; see
+    /// [`CircuitBreaker::disable`].
+    ///
+    /// ```
+    /// use resilience_core::{BreakerControl, CircuitBreakerRegistry};
+    /// let registry = CircuitBreakerRegistry::new();
+    /// registry.disable("svc", "op");
+    /// assert_eq!(registry.status()["svc:op"].control, BreakerControl::Disabled);
+    /// ```
+    pub fn disable(&self, service: &str, operation: &str) {
+        self.get_breaker(service, operation).disable();
+    }
+
+    /// Calls `listener` on every state change of every breaker of this registry, after the
+    /// change, in the order the changes happened. Every change is also logged as a `tracing`
+    /// info event with the fields `component`, `operation`, `from` and `to`.
+    ///
+    /// OPEN -> HALF_OPEN is announced when the first call after the open timeout asks to run
+    /// (the state reads half-open from that instant on, announced or not). Re-entering the same
+    /// state (a reset of a closed breaker) and loading a state file announce nothing.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// use std::sync::atomic::{AtomicU32, Ordering};
+    /// use std::sync::Arc;
+    /// let changes = Arc::new(AtomicU32::new(0));
+    /// let counter = Arc::clone(&changes);
+    /// let registry = CircuitBreakerRegistry::new();
+    /// registry.on_state_change(move |_| { counter.fetch_add(1, Ordering::Relaxed); });
+    /// registry.force_open("svc", "op");
+    /// assert_eq!(changes.load(Ordering::Relaxed), 1);
+    /// ```
+    pub fn on_state_change(&self, listener: impl Fn(&StateChange<'_>) + Send + Sync + 'static) {
+        self.shared.events.add(Arc::new(listener));
+    }
+
+    /// Waits until every change made so far is in the state file. `Ok` at once without a state
+    /// file. The registry also writes on its own, in the background; this is for tests and for
+    /// a clean shutdown (dropping the registry does it too).
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// assert!(CircuitBreakerRegistry::new().flush().is_ok());
+    /// ```
+    pub fn flush(&self) -> Result<(), PersistError> {
+        match &self.writer {
+            Some(writer) => writer.flush(),
+            None => Ok(()),
+        }
+    }
+
+    /// How the state file's writes went; `None` without a state file.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// assert!(CircuitBreakerRegistry::new().persist_stats().is_none());
+    /// ```
+    pub fn persist_stats(&self) -> Option<PersistStats> {
+        self.writer.as_ref().map(Writer::stats)
     }
 }
 
-impl fmt::Display for PersistError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "circuit breaker state file {}: {}",
-            self.path.display(),
-            self.source
-        )
+/// Builds a [`CircuitBreakerRegistry`]; every setting is optional.
+///
+/// ```
+/// use resilience_core::{CircuitBreakerRegistry, ManualClock};
+/// use std::sync::Arc;
+/// let registry = CircuitBreakerRegistry::builder().clock(Arc::new(ManualClock::new())).build().unwrap();
+/// # let _ = registry;
+/// ```
+#[derive(Default)]
+#[must_use]
+pub struct CircuitBreakerRegistryBuilder {
+    clock: Option<Arc<dyn Clock>>,
+    state_file: Option<PathBuf>,
+    events: EventBus,
+}
+
+impl std::fmt::Debug for CircuitBreakerRegistryBuilder {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitBreakerRegistryBuilder")
+            .field("clock", &self.clock)
+            .field("state_file", &self.state_file)
+            .finish_non_exhaustive()
     }
 }
 
-impl std::error::Error for PersistError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        Some(&self.source)
+impl CircuitBreakerRegistryBuilder {
+    /// The clock the breakers tell time by (default: the system clock). Its monotonic time
+    /// times open periods; its wall clock dates them in the state file.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerRegistry, Clock, ManualClock};
+    /// use std::sync::Arc;
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// let registry = CircuitBreakerRegistry::builder().clock(Arc::new(clock.clone())).build().unwrap();
+    /// clock.advance(Duration::from_secs(3));
+    /// assert_eq!(registry.clock().now(), Duration::from_secs(3));
+    /// ```
+    pub fn clock(mut self, clock: Arc<dyn Clock>) -> Self {
+        self.clock = Some(clock);
+        self
+    }
+
+    /// Keeps the breakers' state in the file at `path`: read when the registry is built, written
+    /// in the background whenever a breaker's state or counts change (see the `persist` module
+    /// docs), atomically (temporary file in the same directory, fsync, rename), under an
+    /// advisory lock on `<path>.lock` so processes sharing the file never corrupt it.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let registry = CircuitBreakerRegistry::builder()
+    ///     .state_file(dir.path().join("breakers.json"))
+    ///     .build()
+    ///     .unwrap();
+    /// registry.force_open("db", "query");
+    /// registry.flush().unwrap();
+    /// assert!(dir.path().join("breakers.json").exists());
+    /// ```
+    pub fn state_file(mut self, path: impl AsRef<Path>) -> Self {
+        self.state_file = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// A listener for every state change; see [`CircuitBreakerRegistry::on_state_change`].
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerRegistry, CircuitState};
+    /// use std::sync::{Arc, Mutex};
+    /// let opened = Arc::new(Mutex::new(Vec::new()));
+    /// let log = Arc::clone(&opened);
+    /// let registry = CircuitBreakerRegistry::builder()
+    ///     .on_state_change(move |c| if c.to == CircuitState::Open { log.lock().unwrap().push(c.service.to_owned()) })
+    ///     .build()
+    ///     .unwrap();
+    /// registry.force_open("db", "query");
+    /// assert_eq!(*opened.lock().unwrap(), ["db"]);
+    /// ```
+    pub fn on_state_change(
+        self,
+        listener: impl Fn(&StateChange<'_>) + Send + Sync + 'static,
+    ) -> Self {
+        self.events.add(Arc::new(listener));
+        self
+    }
+
+    /// Builds the registry, reading the state file if there is one. Fails only when the state
+    /// file's directory cannot be written.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// let err = CircuitBreakerRegistry::builder()
+    ///     .state_file("/nonexistent-dir/breakers.json")
+    ///     .build()
+    ///     .unwrap_err();
+    /// assert!(err.to_string().contains("cannot write to the directory"));
+    /// ```
+    pub fn build(self) -> Result<CircuitBreakerRegistry, PersistError> {
+        let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
+        let (persist, restored) = match &self.state_file {
+            Some(path) => {
+                let store = Store::open(path)?;
+                let restored = store.load(clock.unix_now());
+                (Some(Writer::spawn(store, Arc::clone(&clock))?), restored)
+            }
+            None => (None, BTreeMap::new()),
+        };
+        Ok(CircuitBreakerRegistry::from_parts(
+            clock,
+            self.events,
+            persist,
+            restored,
+        ))
     }
 }

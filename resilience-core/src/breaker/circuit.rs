@@ -1,0 +1,325 @@
+//! One breaker: the [`Machine`] behind a mutex, plus one atomic word that lets the hot path skip
+//! the mutex.
+//!
+//! The word holds the machine's epoch and a *clean* bit: closed with no failure counted (or
+//! disabled). While it is clean, admitting a call and recording its success read the word and
+//! nothing else: no lock, no clock, no write to shared memory, no allocation. Everything else
+//! (a failure, a non-closed breaker, a success that ends a failure streak) takes the mutex, and
+//! every change of the machine republishes the word while the mutex is held.
+
+use super::listener::EventBus;
+use super::machine::{Machine, Refusal, Ticket, Transition};
+use super::permit::BreakerPermit;
+use super::persist::Sink;
+use super::{
+    BreakerControl, CircuitBreakerConfig, CircuitBreakerStatus, CircuitOpenError, CircuitState,
+};
+use crate::Clock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::time::Duration;
+
+/// The clean bit of the word; the epoch is in the bits above it.
+pub(super) const CLEAN: u64 = 1;
+
+/// What a registry shares with its breakers.
+#[derive(Debug)]
+pub(crate) struct Shared {
+    pub(crate) clock: Arc<dyn Clock>,
+    pub(crate) events: EventBus,
+    pub(crate) sink: Option<Sink>,
+}
+
+/// How an admitted call ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Outcome {
+    Success,
+    Failure,
+    Neutral,
+}
+
+/// One circuit breaker, for one (service, operation). Get it from a
+/// [`CircuitBreakerRegistry`](crate::CircuitBreakerRegistry).
+///
+/// ```
+/// use resilience_core::{CircuitBreakerConfig, CircuitBreakerRegistry, CircuitState};
+/// let registry = CircuitBreakerRegistry::new();
+/// let breaker = registry.get_breaker("api", "fetch");
+/// breaker.configure(&CircuitBreakerConfig { failure_threshold: 1, ..Default::default() });
+/// breaker.try_acquire().unwrap().record_failure();
+/// assert_eq!(breaker.state(), CircuitState::Open);
+/// assert!(breaker.try_acquire().is_err());
+/// ```
+pub struct CircuitBreaker {
+    word: AtomicU64,
+    service: Arc<str>,
+    operation: Arc<str>,
+    shared: Arc<Shared>,
+    machine: Mutex<Machine>,
+}
+
+impl std::fmt::Debug for CircuitBreaker {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CircuitBreaker")
+            .field("service", &self.service)
+            .field("operation", &self.operation)
+            .field("machine", &*self.lock())
+            .finish_non_exhaustive()
+    }
+}
+
+fn word_of(machine: &Machine) -> u64 {
+    (machine.epoch() << 1) | u64::from(machine.is_clean())
+}
+
+impl CircuitBreaker {
+    pub(crate) fn new(
+        service: &str,
+        operation: &str,
+        shared: Arc<Shared>,
+        machine: Machine,
+    ) -> Self {
+        CircuitBreaker {
+            word: AtomicU64::new(word_of(&machine)),
+            service: service.into(),
+            operation: operation.into(),
+            shared,
+            machine: Mutex::new(machine),
+        }
+    }
+
+    /// The service this breaker guards.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// assert_eq!(CircuitBreakerRegistry::new().get_breaker("api", "fetch").service(), "api");
+    /// ```
+    pub fn service(&self) -> &str {
+        &self.service
+    }
+
+    /// The operation this breaker guards.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// assert_eq!(CircuitBreakerRegistry::new().get_breaker("api", "fetch").operation(), "fetch");
+    /// ```
+    pub fn operation(&self) -> &str {
+        &self.operation
+    }
+
+    /// Sets the thresholds and timeouts used from now on. An invalid config is repaired to the
+    /// nearest valid one (and the repair logged). A closed breaker's open timeout becomes the
+    /// new `reset_timeout`; an open one keeps its deadline.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerConfig, CircuitBreakerRegistry};
+    /// use std::time::Duration;
+    /// let breaker = CircuitBreakerRegistry::new().get_breaker("api", "fetch");
+    /// breaker.configure(&CircuitBreakerConfig { reset_timeout: Duration::from_secs(5), ..Default::default() });
+    /// assert_eq!(breaker.status().current_timeout, 5.0);
+    /// ```
+    pub fn configure(&self, config: &CircuitBreakerConfig) {
+        // Not written to the state file: a restored breaker is configured again by its program.
+        self.lock().configure(config);
+    }
+
+    /// Asks to run one call. `Err` means the call must not run.
+    ///
+    /// On a closed breaker with no recent failure this reads one atomic and nothing else.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// let breaker = CircuitBreakerRegistry::new().get_breaker("api", "fetch");
+    /// let permit = breaker.try_acquire().expect("a new breaker is closed");
+    /// permit.record_success();
+    /// ```
+    #[inline]
+    pub fn try_acquire(&self) -> Result<BreakerPermit<'_>, CircuitOpenError> {
+        let word = self.word.load(Ordering::Acquire);
+        if word & CLEAN != 0 {
+            return Ok(BreakerPermit::new(self, word, Ticket::Closed));
+        }
+        self.try_acquire_slow()
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn try_acquire_slow(&self) -> Result<BreakerPermit<'_>, CircuitOpenError> {
+        let (admitted, word) = self.mutate(|m, clock| {
+            let (admitted, transition) = m.acquire(clock);
+            ((admitted, word_of(m)), transition)
+        });
+        match admitted {
+            Ok(ticket) => Ok(BreakerPermit::new(self, word, ticket)),
+            Err(refusal) => Err(self.refusal_error(refusal)),
+        }
+    }
+
+    fn refusal_error(&self, refusal: Refusal) -> CircuitOpenError {
+        let clock = &self.shared.clock;
+        match refusal {
+            Refusal::Open(until) => {
+                let remaining = until.saturating_sub(clock.now());
+                let until_unix = clock.unix_now().saturating_add(remaining).as_secs_f64();
+                CircuitOpenError::new(
+                    &*self.service,
+                    &*self.operation,
+                    remaining,
+                    Some(until_unix),
+                )
+            }
+            Refusal::Full => {
+                CircuitOpenError::new(&*self.service, &*self.operation, Duration::ZERO, None)
+            }
+            Refusal::Forced => CircuitOpenError::forced(&self.service, &self.operation),
+        }
+    }
+
+    /// Whether the breaker is still clean in the epoch of `word`: then a success of a call
+    /// admitted with `word` has nothing to record.
+    #[inline]
+    pub(super) fn unchanged_since(&self, word: u64) -> bool {
+        word & CLEAN != 0 && self.word.load(Ordering::Acquire) == word
+    }
+
+    /// Records how a call admitted with `word` and `ticket` ended.
+    #[cold]
+    pub(super) fn finish(&self, word: u64, ticket: Ticket, outcome: Outcome) {
+        let epoch = word >> 1;
+        self.mutate(|m, clock| {
+            let transition = match outcome {
+                Outcome::Success => m.on_success(epoch, ticket, clock),
+                Outcome::Failure => m.on_failure(epoch, ticket, clock),
+                Outcome::Neutral => {
+                    m.on_release(epoch, ticket);
+                    None
+                }
+            };
+            ((), transition)
+        });
+    }
+
+    /// The state as of now: an open breaker whose time has passed reads `HalfOpen`.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerRegistry, CircuitState};
+    /// assert_eq!(CircuitBreakerRegistry::new().get_breaker("a", "b").state(), CircuitState::Closed);
+    /// ```
+    pub fn state(&self) -> CircuitState {
+        self.status().state
+    }
+
+    /// The state and counters as of now.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// let status = CircuitBreakerRegistry::new().get_breaker("a", "b").status();
+    /// assert_eq!((status.failure_count, status.half_open_calls), (0, 0));
+    /// ```
+    pub fn status(&self) -> CircuitBreakerStatus {
+        let clock = &self.shared.clock;
+        self.status_at(clock.now(), clock.unix_now())
+    }
+
+    pub(crate) fn status_at(&self, now: Duration, unix_now: Duration) -> CircuitBreakerStatus {
+        self.lock().status(now, unix_now)
+    }
+
+    /// Closes the breaker, clears its counters and its open-timeout ladder, and ends any
+    /// operator control ([`force_open`](Self::force_open), [`disable`](Self::disable)).
+    /// Results of calls admitted before the reset are ignored.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerConfig, CircuitBreakerRegistry, CircuitState};
+    /// let breaker = CircuitBreakerRegistry::new().get_breaker("a", "b");
+    /// breaker.configure(&CircuitBreakerConfig { failure_threshold: 1, ..Default::default() });
+    /// breaker.try_acquire().unwrap().record_failure();
+    /// breaker.reset();
+    /// assert_eq!(breaker.state(), CircuitState::Closed);
+    /// ```
+    pub fn reset(&self) {
+        self.mutate(|m, clock| ((), m.reset(clock)));
+    }
+
+    /// Opens the breaker until [`reset`](Self::reset), whatever its failures and the time: an
+    /// operator's switch for a service known to be down.
+    ///
+    /// ```
+    /// use resilience_core::{BreakerControl, CircuitBreakerRegistry, CircuitState};
+    /// let breaker = CircuitBreakerRegistry::new().get_breaker("a", "b");
+    /// breaker.force_open();
+    /// assert_eq!(breaker.state(), CircuitState::Open);
+    /// assert_eq!(breaker.status().control, BreakerControl::ForcedOpen);
+    /// assert!(breaker.try_acquire().is_err());
+    /// ```
+    pub fn force_open(&self) {
+        self.mutate(|m, clock| ((), m.force_open(clock)));
+    }
+
+    /// Keeps the breaker closed until [`reset`](Self::reset): every call runs and no result is
+    /// counted.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerConfig, CircuitBreakerRegistry, CircuitState};
+    /// let breaker = CircuitBreakerRegistry::new().get_breaker("a", "b");
+    /// breaker.configure(&CircuitBreakerConfig { failure_threshold: 1, ..Default::default() });
+    /// breaker.disable();
+    /// breaker.try_acquire().unwrap().record_failure();
+    /// assert_eq!(breaker.state(), CircuitState::Closed);
+    /// ```
+    pub fn disable(&self) {
+        self.mutate(|m, clock| ((), m.disable(clock)));
+    }
+
+    /// Who decides the state now: the breaker itself or an operator.
+    ///
+    /// ```
+    /// use resilience_core::{BreakerControl, CircuitBreakerRegistry};
+    /// assert_eq!(CircuitBreakerRegistry::new().get_breaker("a", "b").control(), BreakerControl::Auto);
+    /// ```
+    pub fn control(&self) -> BreakerControl {
+        self.status().control
+    }
+
+    fn lock(&self) -> MutexGuard<'_, Machine> {
+        // The machine is consistent after every method, so a panic elsewhere while the lock was
+        // held (there is no user code under it) leaves nothing half-done.
+        self.machine.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Runs `change` on the machine, then publishes what changed: the hot-path word, the state
+    /// file record, the listeners' event.
+    fn mutate<R>(
+        &self,
+        change: impl FnOnce(&mut Machine, &dyn Clock) -> (R, Option<Transition>),
+    ) -> R {
+        let clock = &*self.shared.clock;
+        let mut m = self.lock();
+        let before = self.shared.sink.as_ref().map(|_| m.persisted());
+        let (result, transition) = change(&mut m, clock);
+        let word = word_of(&m);
+        if self.word.load(Ordering::Relaxed) != word {
+            self.word.store(word, Ordering::Release);
+        }
+        if let (Some(sink), Some(before)) = (&self.shared.sink, before) {
+            if m.persisted() != before {
+                sink.send(
+                    &self.service,
+                    &self.operation,
+                    m.record(clock.now(), clock.unix_now()),
+                );
+            }
+        }
+        if let Some(t) = transition {
+            self.shared
+                .events
+                .push(&self.service, &self.operation, t.from, t.to);
+        }
+        drop(m);
+        if transition.is_some() {
+            self.shared.events.deliver();
+        }
+        result
+    }
+}

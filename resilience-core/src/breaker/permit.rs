@@ -1,0 +1,144 @@
+//! The permit an admitted call holds: a guard, so that no path (success, failure, neutral error,
+//! panic, a dropped future) can keep a half-open trial slot forever.
+
+use super::circuit::{CircuitBreaker, Outcome};
+use super::machine::Ticket;
+
+/// Leave to run one call through a breaker. Record how the call ended with
+/// [`record_success`](Self::record_success), [`record_failure`](Self::record_failure) or
+/// [`release`](Self::release). Dropped without any of them (an async attempt cancelled
+/// mid-flight) it is given back without effect; dropped while the thread panics it counts as a
+/// failure. Either way a half-open slot is never leaked.
+///
+/// A result counts only in the state the call was admitted in: a call admitted while closed
+/// that ends after the breaker opened changes nothing.
+///
+/// ```
+/// use resilience_core::{CircuitBreakerConfig, CircuitBreakerRegistry, CircuitState};
+/// use std::time::Duration;
+///
+/// let registry = CircuitBreakerRegistry::new();
+/// let breaker = registry.get_breaker("api", "fetch");
+/// breaker.configure(&CircuitBreakerConfig {
+///     failure_threshold: 1,
+///     reset_timeout: Duration::ZERO,
+///     ..Default::default()
+/// });
+/// breaker.try_acquire().unwrap().record_failure(); // opens, and half-open at once
+/// let probe = breaker.try_acquire().unwrap();
+/// assert!(breaker.try_acquire().is_err(), "one trial call at a time");
+/// drop(probe); // neutral: the slot is free again
+/// breaker.try_acquire().unwrap().record_success();
+/// assert_eq!(breaker.state(), CircuitState::Closed);
+/// ```
+#[derive(Debug)]
+#[must_use = "a permit records how the call ended"]
+pub struct BreakerPermit<'a> {
+    breaker: &'a CircuitBreaker,
+    /// The breaker's word when the call was admitted (its epoch and clean bit).
+    word: u64,
+    /// `None` once the outcome is recorded.
+    ticket: Option<Ticket>,
+}
+
+impl<'a> BreakerPermit<'a> {
+    #[inline]
+    pub(super) fn new(breaker: &'a CircuitBreaker, word: u64, ticket: Ticket) -> Self {
+        BreakerPermit {
+            breaker,
+            word,
+            ticket: Some(ticket),
+        }
+    }
+
+    #[inline]
+    fn finish(&mut self, outcome: Outcome) {
+        if let Some(ticket) = self.ticket.take() {
+            if ticket == Ticket::Closed {
+                // A neutral end of a call admitted while closed holds no slot to give back; a
+                // success on a breaker still clean since admission has nothing to record.
+                let nothing_to_do = match outcome {
+                    Outcome::Neutral => true,
+                    Outcome::Success => self.breaker.unchanged_since(self.word),
+                    Outcome::Failure => false,
+                };
+                if nothing_to_do {
+                    return;
+                }
+            }
+            self.breaker.finish(self.word, ticket, outcome);
+        }
+    }
+
+    /// Whether this permit holds one of the half-open breaker's trial slots (rather than being a
+    /// call through a closed breaker).
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// let breaker = CircuitBreakerRegistry::new().get_breaker("api", "fetch");
+    /// assert!(!breaker.try_acquire().unwrap().is_trial());
+    /// ```
+    pub fn is_trial(&self) -> bool {
+        matches!(self.ticket, Some(Ticket::HalfOpen(_)))
+    }
+
+    /// The call succeeded.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// let breaker = CircuitBreakerRegistry::new().get_breaker("api", "fetch");
+    /// breaker.try_acquire().unwrap().record_failure();
+    /// breaker.try_acquire().unwrap().record_success();
+    /// assert_eq!(breaker.status().failure_count, 0, "a success ends the streak");
+    /// ```
+    #[inline]
+    pub fn record_success(mut self) {
+        self.finish(Outcome::Success);
+    }
+
+    /// The call failed with a retryable (transient) error.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// let breaker = CircuitBreakerRegistry::new().get_breaker("api", "fetch");
+    /// breaker.try_acquire().unwrap().record_failure();
+    /// assert_eq!(breaker.status().failure_count, 1);
+    /// ```
+    pub fn record_failure(mut self) {
+        self.finish(Outcome::Failure);
+    }
+
+    /// The call ended in a way that says nothing about the service (a non-retryable error):
+    /// neither success nor failure. A half-open slot is given back.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// let breaker = CircuitBreakerRegistry::new().get_breaker("api", "fetch");
+    /// breaker.try_acquire().unwrap().record_failure();
+    /// breaker.try_acquire().unwrap().release();
+    /// assert_eq!(breaker.status().failure_count, 1, "neither reset nor counted");
+    /// ```
+    pub fn release(mut self) {
+        self.finish(Outcome::Neutral);
+    }
+}
+
+impl Drop for BreakerPermit<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if self.ticket.is_some() {
+            self.dropped();
+        }
+    }
+}
+
+impl BreakerPermit<'_> {
+    #[cold]
+    fn dropped(&mut self) {
+        if std::thread::panicking() {
+            self.finish(Outcome::Failure);
+        } else {
+            self.finish(Outcome::Neutral);
+        }
+    }
+}
