@@ -60,7 +60,7 @@ pub struct RetryManager {
     rng: Rng,
     classifier: ErrorClassifier,
     registry: Arc<CircuitBreakerRegistry>,
-    metrics: MetricsRegistry,
+    metrics: Arc<MetricsRegistry>,
     settings: RwLock<Settings>,
     /// Whether any setting has an overall deadline; only then does a call read the clock at its
     /// start.
@@ -632,6 +632,18 @@ impl RetryManagerBuilder {
         let registry = self
             .registry
             .unwrap_or_else(|| Arc::new(CircuitBreakerRegistry::with_clock(Arc::clone(&clock))));
+        let metrics = Arc::new(MetricsRegistry::default());
+        // Breaker transitions are counted in this manager's figures. Weak: a registry shared
+        // with other managers may outlive this one.
+        let transitions_to = Arc::downgrade(&metrics);
+        registry.on_state_change(move |change| {
+            if let Some(op) = transitions_to
+                .upgrade()
+                .and_then(|m| m.find(change.service, change.operation))
+            {
+                op.record_transition(change.from, change.to);
+            }
+        });
         let retry = self.retry.unwrap_or_default();
         RetryManager {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
@@ -645,7 +657,7 @@ impl RetryManagerBuilder {
             rng: self.seed.map_or_else(Rng::from_entropy, Rng::seeded),
             classifier: self.classifier.unwrap_or_default(),
             registry,
-            metrics: MetricsRegistry::default(),
+            metrics,
             handles: RwLock::new(HashMap::new()),
             on_retry: self.on_retry,
         }

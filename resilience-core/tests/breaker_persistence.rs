@@ -581,14 +581,14 @@ fn dropping_the_registry_writes_what_is_queued() {
 }
 
 #[test]
-fn state_changes_are_logged_as_info_events() {
+fn an_opening_is_logged_as_a_warning_event() {
     let capture = Capture::default();
     let h = Harness::new(cfg(1, 60.0, 1, 1));
     capture.during(|| h.fail_n(1));
     let info: Vec<_> = capture
         .events()
         .into_iter()
-        .filter(|e| e.level == tracing::Level::INFO)
+        .filter(|e| e.level == tracing::Level::WARN)
         .collect();
     assert_eq!(info.len(), 1);
     let f = &info[0].fields;

@@ -165,7 +165,7 @@ fn a_call_rejected_by_an_open_breaker() {
             // The rejected call made no attempt: it is in no bucket.
             attempts_histogram: histogram(&[(1, 1)]),
             failures_by_category: categories(&[("network", 1)]),
-            breaker_transitions: BTreeMap::new(),
+            breaker_transitions: BTreeMap::from([("CLOSED->OPEN".to_owned(), 1)]),
         }
     );
 }

@@ -123,13 +123,24 @@ impl EventBus {
     }
 
     fn deliver_one(&self, q: &Queued) {
-        tracing::info!(
-            component = %q.service,
-            operation = %q.operation,
-            from = %q.from,
-            to = %q.to,
-            "circuit breaker state changed"
-        );
+        // An opening is what an operator must hear about; the other changes are routine.
+        if q.to == CircuitState::Open {
+            tracing::warn!(
+                component = %q.service,
+                operation = %q.operation,
+                from = %q.from,
+                to = %q.to,
+                "circuit breaker opened"
+            );
+        } else {
+            tracing::info!(
+                component = %q.service,
+                operation = %q.operation,
+                from = %q.from,
+                to = %q.to,
+                "circuit breaker changed state"
+            );
+        }
         let change = StateChange {
             service: &q.service,
             operation: &q.operation,

@@ -46,8 +46,6 @@ fn state_index(state: CircuitState) -> usize {
 /// The figures of one (component, operation), shared by every call of it.
 #[derive(Debug)]
 pub(crate) struct OperationMetrics {
-    component: String,
-    operation: String,
     counters: Sharded<COUNTERS>,
     /// Breaker transitions by `from * 3 + to`. Not sharded: a breaker changes state rarely,
     /// and under its own lock.
@@ -59,10 +57,10 @@ pub(crate) struct OperationMetrics {
 impl OperationMetrics {
     /// Zeroed figures for (component, operation). With the `metrics` feature, resolves the
     /// exported handles against the recorder installed now.
+    // The names only label exported series.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
     pub(crate) fn new(component: &str, operation: &str) -> Self {
         OperationMetrics {
-            component: component.to_owned(),
-            operation: operation.to_owned(),
             counters: Sharded::new(),
             transitions: std::array::from_fn(|_| AtomicU64::new(0)),
             #[cfg(feature = "metrics")]
@@ -109,29 +107,10 @@ impl OperationMetrics {
         self.export.retry(delay);
     }
 
-    /// The operation's breaker went from `from` to `to`. Also the one `tracing` event of a
-    /// transition, so that it is logged once whoever observes it.
-    // Called by the breaker's transition listener, which the breaker work wires in.
-    #[allow(dead_code)]
+    /// The operation's breaker went from `from` to `to`.
     pub(crate) fn record_transition(&self, from: CircuitState, to: CircuitState) {
+        // The breaker logs the change itself (it may have no manager); this only counts it.
         self.transitions[state_index(from) * 3 + state_index(to)].fetch_add(1, Ordering::Relaxed);
-        if to == CircuitState::Open {
-            tracing::warn!(
-                component = %self.component,
-                operation = %self.operation,
-                from = from.as_str(),
-                to = to.as_str(),
-                "circuit breaker opened"
-            );
-        } else {
-            tracing::info!(
-                component = %self.component,
-                operation = %self.operation,
-                from = from.as_str(),
-                to = to.as_str(),
-                "circuit breaker changed state"
-            );
-        }
         #[cfg(feature = "metrics")]
         self.export.transition(from, to);
     }

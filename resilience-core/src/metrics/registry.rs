@@ -30,7 +30,7 @@ impl MetricsRegistry {
     }
 
     /// The metrics of (component, operation), if it has been used.
-    fn find(&self, component: &str, operation: &str) -> Option<Arc<OperationMetrics>> {
+    pub(crate) fn find(&self, component: &str, operation: &str) -> Option<Arc<OperationMetrics>> {
         self.read()
             .get(component)
             .and_then(|ops| ops.get(operation))
