@@ -39,7 +39,7 @@ pub struct Args {
     /// The SQLite file (default: resilience-importer/molecules.db in the temp directory).
     #[arg(long)]
     pub db: Option<PathBuf>,
-    /// The breaker state file (default: next to the database, <db>.breakers.json).
+    /// The breaker state file (default: next to the database: DB.breakers.json).
     #[arg(long)]
     pub state_file: Option<PathBuf>,
     /// A real service's base URL (records at {URL}/molecules/{id}); no built-in service then.

@@ -283,9 +283,10 @@ impl ServiceConfig {
     ///
     /// ```
     /// use resilience::flaky_service::ServiceConfig;
-    /// let config = ServiceConfig { records: 100, ..ServiceConfig::default() };
-    /// let importable = (1..=100).filter(|&id| config.is_importable(id)).count();
-    /// assert!(importable > 80 && importable < 100);
+    /// let config = ServiceConfig { records: 1000, ..ServiceConfig::default() };
+    /// let importable = (1..=1000).filter(|&id| config.is_importable(id)).count();
+    /// assert!(importable > 940 && importable < 1000); // 2% unknown, 1% corrupt
+    /// assert!(!config.is_importable(1001));
     /// ```
     pub fn is_importable(&self, id: u64) -> bool {
         self.permanent_fault(id).is_none()
@@ -513,6 +514,18 @@ impl FlakyService {
             .unwrap_or_else(|p| p.into_inner())
             .stats
             .clone()
+    }
+
+    /// When the outage started and when it ends (or ended), once it has started.
+    pub fn outage_window(&self) -> Option<(Instant, Instant)> {
+        let outage = self.shared.config.outage?;
+        let started = self
+            .shared
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .outage_started?;
+        Some((started, started + outage.duration))
     }
 
     /// Stops accepting, closes every connection and waits for the accept loop to end.

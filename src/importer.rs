@@ -2,8 +2,8 @@
 //! service's failures.
 //!
 //! Two guarded operations do the work, each one async fn with a retry loop and a breaker of its
-//! own: [`Importer::fetch`] (`molecule_service:fetch`, one GET with a per-attempt timeout) and
-//! [`Importer::store`] (`molecule_db:store`, one insert in its own transaction). Around them the
+//! own: `molecule_service:fetch` (one GET with a per-attempt timeout) and `molecule_db:store`
+//! (one insert in its own transaction). Around them the
 //! importer keeps a bounded number of records in flight, skips what the database already holds
 //! (so a rerun after a crash picks up where it stopped and imports nothing twice), reports
 //! records that cannot be imported (unknown id, corrupt record) without retrying them, and puts
@@ -345,8 +345,30 @@ pub struct ImportReport {
     pub requeued: u64,
     /// Calls refused by an open breaker.
     pub rejected: u64,
-    /// The states the fetch breaker was seen in, in order, without repeats.
-    pub fetch_breaker_states: Vec<CircuitState>,
+    /// The states the fetch breaker was seen in, in order, each with the moment it was first
+    /// seen (sampled after every fetch; repeats left out).
+    pub fetch_breaker: Vec<BreakerObservation>,
+}
+
+impl ImportReport {
+    /// The states of [`fetch_breaker`](Self::fetch_breaker) alone.
+    ///
+    /// ```
+    /// use resilience::importer::ImportReport;
+    /// assert!(ImportReport::default().fetch_breaker_states().is_empty());
+    /// ```
+    pub fn fetch_breaker_states(&self) -> Vec<CircuitState> {
+        self.fetch_breaker.iter().map(|o| o.state).collect()
+    }
+}
+
+/// A breaker state and when it was seen, on tokio's clock (paused test time applies).
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct BreakerObservation {
+    /// When it was first seen in this state.
+    pub at: tokio::time::Instant,
+    /// The state.
+    pub state: CircuitState,
 }
 
 type RecordHook = Arc<dyn Fn(&RecordEvent) + Send + Sync>;
@@ -363,8 +385,8 @@ struct Inner {
     client: reqwest::Client,
     store: Store,
     progress: Arc<Progress>,
-    fetch_states: Mutex<Vec<CircuitState>>,
-    on_record: Option<RecordHook>,
+    fetch_states: Mutex<Vec<BreakerObservation>>,
+    on_record: Mutex<Option<RecordHook>>,
 }
 
 /// What became of one record's turn in the queue.
@@ -407,17 +429,19 @@ impl Importer {
                 store,
                 progress,
                 fetch_states: Mutex::new(Vec::new()),
-                on_record: None,
+                on_record: Mutex::new(None),
             }),
         })
     }
 
-    /// Calls `hook` for every record imported, failed or put back in the queue. Set it before
-    /// [`run`](Self::run); it runs on the importer's tasks, so keep it short.
-    pub fn on_record(mut self, hook: impl Fn(&RecordEvent) + Send + Sync + 'static) -> Self {
-        if let Some(inner) = Arc::get_mut(&mut self.inner) {
-            inner.on_record = Some(Arc::new(hook));
-        }
+    /// Calls `hook` for every record imported, failed or put back in the queue (replacing any
+    /// hook set before). It runs on the importer's dispatcher, so keep it short.
+    pub fn on_record(self, hook: impl Fn(&RecordEvent) + Send + Sync + 'static) -> Self {
+        *self
+            .inner
+            .on_record
+            .lock()
+            .unwrap_or_else(|p| p.into_inner()) = Some(Arc::new(hook));
         self
     }
 
@@ -431,7 +455,8 @@ impl Importer {
         Arc::clone(&self.inner.progress)
     }
 
-    /// Imports every record of `1..=records` that the database does not hold yet.
+    /// Imports every record of `1..=records` that the database does not hold yet. One run at a
+    /// time: the [`progress`](Self::progress) counts are shared.
     pub async fn run(&self) -> Result<ImportReport, SetupError> {
         let inner = &self.inner;
         let present = inner.store.existing_ids().await?;
@@ -500,7 +525,7 @@ impl Importer {
         report.retried = Progress::get(&progress.retried) - start;
         report.requeued = Progress::get(&progress.requeued) - requeued0;
         report.rejected = Progress::get(&progress.rejected) - rejected0;
-        report.fetch_breaker_states =
+        report.fetch_breaker =
             std::mem::take(&mut *inner.fetch_states.lock().unwrap_or_else(|p| p.into_inner()));
         Ok(report)
     }
@@ -513,7 +538,12 @@ struct Job {
 
 impl Inner {
     fn tell(&self, event: &RecordEvent) {
-        if let Some(hook) = &self.on_record {
+        let hook = self
+            .on_record
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone();
+        if let Some(hook) = hook {
             hook(event);
         }
     }
@@ -635,8 +665,11 @@ impl Inner {
             .status()
             .state;
         let mut states = self.fetch_states.lock().unwrap_or_else(|p| p.into_inner());
-        if states.last() != Some(&state) {
-            states.push(state);
+        if states.last().map(|o| o.state) != Some(state) {
+            states.push(BreakerObservation {
+                at: tokio::time::Instant::now(),
+                state,
+            });
         }
     }
 }
