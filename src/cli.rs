@@ -191,6 +191,13 @@ pub async fn run(args: Args) -> Result<(), Box<dyn Error>> {
     if let Some(service) = service {
         service.shutdown().await;
     }
+    if !report.unfinished.is_empty() {
+        return Err(format!(
+            "gave up waiting for the service: {} records left for the next run",
+            report.unfinished.len()
+        )
+        .into());
+    }
     Ok(())
 }
 

@@ -74,6 +74,10 @@ pub struct ImportOptions {
     pub max_requeues: u32,
     /// The shortest wait before a record goes back in the queue.
     pub requeue_delay: Duration,
+    /// How long a run goes on without any record reaching an end (imported or failed) before it
+    /// stops and leaves the rest for the next run: a service that stays down does not keep the
+    /// importer waiting forever.
+    pub patience: Duration,
     /// Seeds the jitter of retry delays.
     pub seed: Option<u64>,
 }
@@ -81,7 +85,8 @@ pub struct ImportOptions {
 impl ImportOptions {
     /// Defaults for importing 2,000 records from `target` into `db`: 16 in flight, 250 ms per
     /// attempt, 4 attempts 50 ms to 2 s apart, breakers opening after 5 failures for 500 ms (up
-    /// to 5 s), breaker state in `<db>.breakers.json`.
+    /// to 5 s), breaker state in `<db>.breakers.json`, giving up after a minute without
+    /// progress.
     pub fn new(target: impl Into<String>, db: impl Into<PathBuf>) -> Self {
         let db = db.into();
         ImportOptions {
@@ -105,6 +110,7 @@ impl ImportOptions {
             },
             max_requeues: 5,
             requeue_delay: Duration::from_millis(50),
+            patience: Duration::from_secs(60),
             seed: None,
         }
     }
@@ -339,6 +345,9 @@ pub struct ImportReport {
     pub already_present: u64,
     /// Records that cannot be imported, by id.
     pub failed: Vec<FailedRecord>,
+    /// Records left for the next run because the run ran out of
+    /// [`patience`](ImportOptions::patience), by id.
+    pub unfinished: Vec<u64>,
     /// Attempts retried (both operations).
     pub retried: u64,
     /// Times a record went back in the queue.
@@ -398,8 +407,18 @@ enum Turn {
 }
 
 impl Importer {
-    /// Opens (or creates) the database and the breaker state file and builds the manager.
+    /// Checks the options, opens (or creates) the database and the breaker state file and
+    /// builds the manager.
+    ///
+    /// ```
+    /// use resilience::importer::{ImportOptions, Importer, SetupError};
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let options = ImportOptions::new("localhost:8080", dir.path().join("m.db"));
+    /// let err = Importer::new(options).err().unwrap();
+    /// assert!(matches!(&err, SetupError::Config(e) if e.field() == "target"), "{err}");
+    /// ```
     pub fn new(options: ImportOptions) -> Result<Importer, SetupError> {
+        check(&options).map_err(SetupError::Config)?;
         let store = Store::open(&options.db).map_err(SetupError::Database)?;
         let registry = match &options.state_file {
             Some(path) => {
@@ -480,8 +499,10 @@ impl Importer {
         inner.observe_fetch_breaker();
 
         let mut in_flight = JoinSet::new();
+        let mut last_progress = tokio::time::Instant::now();
+        let mut giving_up = false;
         loop {
-            while in_flight.len() < inner.options.concurrency.max(1) {
+            while !giving_up && in_flight.len() < inner.options.concurrency {
                 let Some(job) = queue.pop_front() else { break };
                 let this = Arc::clone(inner);
                 in_flight.spawn(async move {
@@ -499,7 +520,11 @@ impl Importer {
                 Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
                 Err(e) => return Err(SetupError::Worker(e)),
             };
+            if !matches!(turn, Turn::Requeue { .. }) {
+                last_progress = tokio::time::Instant::now();
+            }
             match turn {
+                Turn::Requeue { .. } if giving_up => report.unfinished.push(job.id),
                 Turn::Imported => {
                     report.imported += 1;
                     Progress::bump(&progress.imported);
@@ -520,7 +545,16 @@ impl Importer {
                     queue.push_back(job);
                 }
             }
+            if !giving_up && last_progress.elapsed() >= inner.options.patience {
+                giving_up = true;
+                report.unfinished.extend(queue.drain(..).map(|job| job.id));
+                tracing::warn!(
+                    patience_s = inner.options.patience.as_secs_f64(),
+                    "no record reached an end for too long; leaving the rest for the next run"
+                );
+            }
         }
+        report.unfinished.sort_unstable();
         report.failed.sort_by_key(|f| f.id);
         report.retried = Progress::get(&progress.retried) - start;
         report.requeued = Progress::get(&progress.requeued) - requeued0;
@@ -529,6 +563,32 @@ impl Importer {
             std::mem::take(&mut *inner.fetch_states.lock().unwrap_or_else(|p| p.into_inner()));
         Ok(report)
     }
+}
+
+/// The options' own rules (the manager checks the retry and breaker settings).
+fn check(options: &ImportOptions) -> Result<(), ConfigError> {
+    match reqwest::Url::parse(&options.target) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => {}
+        Ok(_) | Err(_) => {
+            return Err(ConfigError::new(
+                "target",
+                format!(
+                    "must be an http(s) URL such as http://127.0.0.1:8080, got `{}`",
+                    options.target
+                ),
+            ))
+        }
+    }
+    if options.concurrency == 0 {
+        return Err(ConfigError::new("concurrency", "must be at least 1, got 0"));
+    }
+    if options.attempt_timeout.is_zero() {
+        return Err(ConfigError::new(
+            "attempt_timeout",
+            "must be longer than zero",
+        ));
+    }
+    Ok(())
 }
 
 struct Job {

@@ -219,3 +219,45 @@ async fn a_clean_service_needs_no_retry_and_opens_no_breaker() {
     assert_eq!(report.fetch_breaker_states(), [CircuitState::Closed]);
     assert_eq!(service.stats().requests, 50);
 }
+
+#[tokio::test(start_paused = true)]
+async fn a_service_that_stays_down_is_spared_and_the_records_left_for_the_next_run() {
+    let config = ServiceConfig {
+        records: 40,
+        outage: Some(Outage {
+            after_requests: 0,
+            duration: Duration::from_secs(3600),
+        }),
+        ..service_config()
+    };
+    let service = FlakyService::start(config).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let importer = Importer::new(ImportOptions {
+        records: 40,
+        patience: Duration::from_secs(30),
+        ..options(&service, &dir)
+    })
+    .unwrap();
+    let started = tokio::time::Instant::now();
+    let report = importer.run().await.unwrap();
+    let waited = started.elapsed();
+
+    assert_eq!(report.imported, 0);
+    assert!(
+        report.failed.is_empty(),
+        "nothing failed for good: {:?}",
+        report.failed
+    );
+    assert_eq!(report.unfinished, (1..=40).collect::<Vec<_>>());
+    assert!(report.fetch_breaker_states().contains(&CircuitState::Open));
+    assert!(waited >= Duration::from_secs(30), "{waited:?}");
+    // Without the breaker every record would have used all its attempts on every requeue
+    // (40 x 4 x 6 requests); with it, the service saw the calls that opened it and one trial
+    // call per open period.
+    let served = service.stats();
+    assert_eq!(served.requests, served.outage);
+    assert!(served.requests < 40, "{served:?}");
+    let fetch = importer.manager().metrics();
+    let fetch = fetch.get(SERVICE, FETCH).unwrap();
+    assert!(fetch.rejected > served.requests, "{fetch:?}");
+}
