@@ -131,7 +131,10 @@ impl ImportOptions {
 
 /// Why one attempt of a guarded operation failed.
 ///
-/// Classified by hand below; once `#[derive(Classify)]` exists this is the enum to derive it on.
+/// Classified by hand below; once `#[derive(Classify)]` exists this is the enum to derive it on:
+/// `Http` delegates to reqwest's classification but takes `retry_after` from its field,
+/// `Database` goes through [`crate::store::category`], `CircuitOpen` delegates to the
+/// rejection; the others have fixed categories.
 #[derive(Debug)]
 pub enum ImportError {
     /// The request failed or the service answered with an error status. reqwest's own
@@ -624,7 +627,10 @@ impl Inner {
     }
 
     /// Guarded operation `molecule_service:fetch`: one GET of one record, within the
-    /// per-attempt timeout. The closure's body is what `#[retry]` will wrap.
+    /// per-attempt timeout. The closure's `async` body is exactly one attempt: with the attribute
+    /// this becomes `#[retry(component = "molecule_service", operation = "fetch", manager =
+    /// &*self.manager)]` on this fn with that body (retry and breaker settings come from the
+    /// manager, built from [`ImportOptions`]).
     async fn fetch(&self, id: u64) -> Result<Molecule, ImportError> {
         self.manager
             .call(SERVICE, FETCH)
@@ -659,7 +665,9 @@ impl Inner {
     }
 
     /// Guarded operation `molecule_db:store`: inserts one record in its own transaction;
-    /// `Ok(false)` when it was there already. The closure's body is what `#[retry]` will wrap.
+    /// `Ok(false)` when it was there already. The closure's `async` body is exactly one attempt:
+    /// with the attribute this becomes `#[retry(component = "molecule_db", operation = "store",
+    /// manager = &*self.manager)]` on this fn with that body.
     async fn store(&self, molecule: &Molecule) -> Result<bool, ImportError> {
         self.manager
             .call(DATABASE, STORE)
