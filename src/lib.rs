@@ -1,2 +1,11 @@
 //! The workspace's root package: examples, behaviour tests and benchmarks of `resilience-core`.
 //! Code shared by the examples and their tests lives here.
+//!
+//! The main example imports molecule records from a [flaky service](flaky_service) on loopback
+//! into a SQLite [store] with the [importer]; [`cli`] is its command line, shared by
+//! `cargo run --example importer` and the `importer-cli` binary the tests run as a child process.
+
+pub mod cli;
+pub mod flaky_service;
+pub mod importer;
+pub mod store;

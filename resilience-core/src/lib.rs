@@ -35,6 +35,7 @@ pub mod config_json;
 mod driver;
 mod error;
 mod global;
+mod integrations;
 mod manager;
 mod metrics;
 mod overrides;

@@ -1,0 +1,4 @@
+//! `Classify` for errors of common crates, each behind the feature named after the crate.
+
+#[cfg(feature = "reqwest")]
+mod reqwest;
