@@ -35,6 +35,11 @@ use std::time::Duration;
 ///
 /// assert_eq!(FetchError::BadId.category(), ErrorCategory::Validation);
 /// ```
+#[diagnostic::on_unimplemented(
+    message = "`{Self}` cannot be classified: it does not implement `Classify`",
+    label = "the error type of a retried call must implement `Classify`",
+    note = "add `#[derive(resilience_core::Classify)]` to the error type (with `#[classify(Network)]` and so on on its variants), or implement `Classify` by hand"
+)]
 pub trait Classify {
     /// What kind of failure this is. `Unknown` (retried) unless the type says otherwise.
     fn category(&self) -> ErrorCategory {
