@@ -252,3 +252,33 @@ pub fn criterion() -> criterion::Criterion {
         .measurement_time(Duration::from_secs(3))
         .configure_from_args()
 }
+
+/// tower's retry policy for the comparison: retry any error, `0` more times at most, at once.
+#[derive(Clone, Copy)]
+pub struct TowerAttempts(pub usize);
+
+impl<Req: Clone, Res, E> tower::retry::Policy<Req, Res, E> for TowerAttempts {
+    type Future = std::future::Ready<()>;
+
+    fn retry(&mut self, _req: &mut Req, result: &mut Result<Res, E>) -> Option<Self::Future> {
+        match result {
+            Err(_) if self.0 > 0 => {
+                self.0 -= 1;
+                Some(std::future::ready(()))
+            }
+            _ => None,
+        }
+    }
+
+    fn clone_request(&mut self, req: &Req) -> Option<Req> {
+        Some(req.clone())
+    }
+}
+
+/// A current-thread tokio runtime, the kind `#[tokio::main(flavor = "current_thread")]` makes.
+pub fn runtime() -> tokio::runtime::Runtime {
+    tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("a tokio runtime")
+}
