@@ -26,16 +26,14 @@ fn happy_async(c: &mut Criterion) {
 
     let manager = &RetryManager::new();
     group.bench_function("execute_async", |b| {
-        b.to_async(&rt).iter(|| {
-            manager.execute_async("bench", "execute_async", || async { op(black_box(1)) })
-        })
+        b.to_async(&rt)
+            .iter(|| manager.execute_async("bench", "execute_async", || async { op(black_box(1)) }))
     });
 
     group.bench_function("backon retry", |b| {
         use backon::Retryable;
-        b.to_async(&rt).iter(|| {
-            (|| async { op(black_box(1)) }).retry(backon::ExponentialBuilder::default())
-        })
+        b.to_async(&rt)
+            .iter(|| (|| async { op(black_box(1)) }).retry(backon::ExponentialBuilder::default()))
     });
 
     let recloser = &recloser::AsyncRecloser::from(recloser::Recloser::default());

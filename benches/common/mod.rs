@@ -139,8 +139,7 @@ pub fn site_flaky_sync(x: u64, failures_left: &Cell<u32>) -> Result<u64, Error> 
             Err(open) => return Err(__resilience_call.rejected(open, __resilience_last)),
         };
         #[allow(clippy::redundant_closure_call)]
-        let __result: Result<u64, Error> =
-            (|| -> Result<u64, Error> { flaky(x, failures_left) })();
+        let __result: Result<u64, Error> = (|| -> Result<u64, Error> { flaky(x, failures_left) })();
         match __result {
             Ok(v) => {
                 __resilience_call.succeeded(__permit);
