@@ -184,6 +184,14 @@ const COLORS: [RGBColor; 6] = [
     RGBColor(148, 103, 189),
 ];
 
+/// One chart: where, its title, its y axis, and the figure it shows.
+type Panel<'a, DB> = (
+    &'a DrawingArea<DB, plotters::coord::Shift>,
+    &'static str,
+    &'static str,
+    fn(&Mean) -> f64,
+);
+
 /// Two charts side by side: writes and completion time against clients, a line per strategy.
 fn plot(
     path: &std::path::Path,
@@ -196,7 +204,7 @@ fn plot(
     root.fill(&WHITE)?;
     let (left, right) = root.split_horizontally(700);
     let max_clients = *clients.last().unwrap_or(&1) as f64;
-    let panels: [(&DrawingArea<_, _>, &str, &str, fn(&Mean) -> f64); 2] = [
+    let panels: [Panel<'_, _>; 2] = [
         (&left, "Work: writes per run", "writes", |m| m.calls),
         (&right, "Completion time per run", "milliseconds", |m| {
             m.completion_ms
