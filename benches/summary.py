@@ -2,10 +2,14 @@
 """Prints the Markdown tables of docs/benchmarks.md from criterion's last run.
 
 Run the benchmarks first (`cargo bench --bench happy_sync` ... or plain `cargo bench`), then
-`python3 benches/summary.py [target/criterion]`. Reads each benchmark's median from
-`<group>/<benchmark>/new/estimates.json`; prints ns per call with the ratio of every contender
-to ours (the hand-expanded `#[retry]` site), and for the scaling group the calls per second and
-the 2-thread / 1-thread ratio.
+`python3 benches/summary.py [CRITERION_DIR ...]` (default `target/criterion`). Reads each
+benchmark's median from `<group>/<benchmark>/new/estimates.json`; prints ns per call with the
+ratio of every contender to ours (the hand-expanded `#[retry]` site), and for the scaling group
+the calls per second and the 2-thread / 1-thread ratio.
+
+Given several directories (copies of `target/criterion` after repeated runs), it takes for each
+benchmark the lowest of its medians: on a machine shared with other work, a run can only be
+slowed down by it, so the lowest is the closest to the code's own cost; the spread is shown.
 """
 
 import json
@@ -15,9 +19,28 @@ from pathlib import Path
 OURS = "retry-attribute (hand-expanded)"
 
 
+ROOTS: list = []
+
+
+def medians(rel: Path) -> list:
+    """The medians of one benchmark (a path below the criterion directory), one per run."""
+    found = []
+    for root in ROOTS:
+        f = root / rel / "new" / "estimates.json"
+        if f.exists():
+            found.append(json.loads(f.read_text())["median"]["point_estimate"])
+    return found
+
+
 def median_ns(bench_dir: Path) -> float:
-    estimates = json.loads((bench_dir / "new" / "estimates.json").read_text())
-    return estimates["median"]["point_estimate"]
+    return min(medians(bench_dir.relative_to(ROOTS[0])))
+
+
+def spread(bench_dir: Path) -> str:
+    values = medians(bench_dir.relative_to(ROOTS[0]))
+    if len(values) < 2:
+        return ""
+    return f"{min(values):.1f}-{max(values):.1f}"
 
 
 def title(bench_dir: Path) -> str:
@@ -38,12 +61,13 @@ def group_table(root: Path, group: str) -> None:
     ours = dict(rows).get(OURS)
     direct = dict(rows).get("direct")
     print(f"\n### {group}\n")
-    print("| contender | median ns/call | over direct | contender / ours |")
-    print("| --- | ---: | ---: | ---: |")
+    dirs = {title(d): d for d in gdir.iterdir() if (d / "new").is_dir()}
+    print("| contender | median ns/call | over direct | contender / ours | medians of the runs |")
+    print("| --- | ---: | ---: | ---: | ---: |")
     for name, ns in rows:
         over = f"+{ns - direct:.1f} ns" if direct is not None and name != "direct" else ""
         ratio = f"{ns / ours:.2f}x" if ours else ""
-        print(f"| {name} | {ns:.1f} | {over} | {ratio} |")
+        print(f"| {name} | {ns:.1f} | {over} | {ratio} | {spread(dirs[name])} |")
 
 
 def scaling_table(root: Path) -> None:
@@ -77,7 +101,8 @@ def plain_table(root: Path, group: str, unit: str, scale: float) -> None:
 
 
 def main() -> None:
-    root = Path(sys.argv[1] if len(sys.argv) > 1 else "target/criterion")
+    ROOTS.extend(Path(a) for a in sys.argv[1:] or ["target/criterion"])
+    root = ROOTS[0]
     for group in ["happy_sync", "happy_async", "failure_sync", "failure_async"]:
         group_table(root, group)
     scaling_table(root)
