@@ -244,12 +244,12 @@ pub fn zero_delay_manager() -> RetryManager {
 }
 
 /// Criterion's settings for every group: short runs, so that all benchmarks finish in a few
-/// minutes on a shared 2-core machine. Command-line flags still override them.
+/// minutes on a shared 2-core machine. Command-line flags still override them (`criterion_group!`
+/// applies them after this).
 pub fn criterion() -> criterion::Criterion {
     criterion::Criterion::default()
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
-        .configure_from_args()
 }
 
 /// tower's retry policy for the comparison: retry any error, `0` more times at most, at once.
