@@ -9,3 +9,4 @@ pub mod cli;
 pub mod flaky_service;
 pub mod importer;
 pub mod store;
+pub mod jitter_sim;

@@ -1,0 +1,56 @@
+//! A successful blocking call, once through each wrapper: a direct call, our `#[retry]` site,
+//! `RetryManager::execute`, backon's retry, recloser's and failsafe's breakers.
+//! `cargo bench --bench happy_sync`.
+
+mod common;
+
+use common::{op, site_sync};
+use criterion::{criterion_group, criterion_main, Criterion};
+use failsafe::CircuitBreaker as _;
+use resilience_core::RetryManager;
+use std::hint::black_box;
+
+fn happy_sync(c: &mut Criterion) {
+    let mut group = c.benchmark_group("happy_sync");
+
+    group.bench_function("direct", |b| b.iter(|| op(black_box(1))));
+
+    // The handle is created by the first call (what a real program pays once).
+    site_sync(0).expect("warm-up");
+    group.bench_function("retry-attribute (hand-expanded)", |b| {
+        b.iter(|| site_sync(black_box(1)))
+    });
+
+    let manager = RetryManager::new();
+    group.bench_function("execute", |b| {
+        b.iter(|| manager.execute("bench", "execute", || op(black_box(1))))
+    });
+
+    group.bench_function("backon retry", |b| {
+        use backon::BlockingRetryable;
+        b.iter(|| {
+            (|| op(black_box(1)))
+                .retry(backon::ExponentialBuilder::default())
+                .call()
+        })
+    });
+
+    let recloser = recloser::Recloser::default();
+    group.bench_function("recloser breaker", |b| {
+        b.iter(|| recloser.call(|| op(black_box(1))))
+    });
+
+    let failsafe = failsafe::Config::new().build();
+    group.bench_function("failsafe breaker", |b| {
+        b.iter(|| failsafe.call(|| op(black_box(1))))
+    });
+
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = happy_sync
+}
+criterion_main!(benches);

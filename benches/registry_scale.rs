@@ -1,0 +1,120 @@
+//! 100,000 breakers in one registry: the time to take every breaker's status and a metrics
+//! snapshot, and the memory each breaker (and each whole operation of a manager) takes.
+//! `cargo bench --bench registry_scale`; the memory figures are printed before the timings.
+
+mod common;
+
+use criterion::{criterion_group, criterion_main, Criterion};
+use resilience_core::{CircuitBreakerRegistry, RetryManager};
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::hint::black_box;
+use std::sync::atomic::{AtomicIsize, Ordering};
+use std::time::Duration;
+
+const BREAKERS: usize = 100_000;
+
+/// The system allocator, keeping count of the bytes in use.
+struct Counting;
+
+static LIVE_BYTES: AtomicIsize = AtomicIsize::new(0);
+
+// SAFETY: every call goes to the system allocator unchanged; the counter is only arithmetic.
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        System.alloc(layout)
+    }
+    unsafe fn alloc_zeroed(&self, layout: Layout) -> *mut u8 {
+        LIVE_BYTES.fetch_add(layout.size() as isize, Ordering::Relaxed);
+        System.alloc_zeroed(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        LIVE_BYTES.fetch_sub(layout.size() as isize, Ordering::Relaxed);
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new_size: usize) -> *mut u8 {
+        LIVE_BYTES.fetch_add(
+            new_size as isize - layout.size() as isize,
+            Ordering::Relaxed,
+        );
+        System.realloc(ptr, layout, new_size)
+    }
+}
+
+#[global_allocator]
+static ALLOCATOR: Counting = Counting;
+
+fn live_bytes() -> isize {
+    LIVE_BYTES.load(Ordering::Relaxed)
+}
+
+/// Operation names like a real program's (`fetch_molecule_00042`), made before counting.
+fn names() -> Vec<String> {
+    (0..BREAKERS)
+        .map(|i| format!("fetch_molecule_{i:05}"))
+        .collect()
+}
+
+/// A manager with `BREAKERS` operations, each called once.
+fn populated_manager(names: &[String]) -> RetryManager {
+    let manager = RetryManager::new();
+    for name in names {
+        let _: Result<(), std::io::Error> = manager.execute("ChEMBL", name, || Ok(()));
+    }
+    manager
+}
+
+/// Bytes per breaker in a bare registry, and per operation of a manager (handle, breaker,
+/// metrics, and the maps that hold them), printed for the report.
+fn report_memory(names: &[String]) {
+    let before = live_bytes();
+    let registry = CircuitBreakerRegistry::new();
+    for name in names {
+        drop(registry.get_breaker("ChEMBL", name));
+    }
+    let registry_bytes = live_bytes() - before;
+    drop(registry);
+
+    let before = live_bytes();
+    let manager = populated_manager(names);
+    let manager_bytes = live_bytes() - before;
+    drop(manager);
+
+    println!(
+        "memory: {BREAKERS} breakers in a registry: {:.1} MB, {} bytes per breaker",
+        registry_bytes as f64 / 1e6,
+        registry_bytes / BREAKERS as isize
+    );
+    println!(
+        "memory: {BREAKERS} operations of a manager (breaker + metrics + handle): {:.1} MB, {} bytes per operation",
+        manager_bytes as f64 / 1e6,
+        manager_bytes / BREAKERS as isize
+    );
+}
+
+fn registry_scale(c: &mut Criterion) {
+    let names = names();
+    report_memory(&names);
+    let manager = populated_manager(&names);
+    assert_eq!(manager.circuit_breaker_status().len(), BREAKERS);
+    assert_eq!(manager.metrics().operations.len(), BREAKERS);
+
+    let mut group = c.benchmark_group("registry_scale");
+    group.sample_size(10);
+    group.warm_up_time(Duration::from_secs(1));
+    group.measurement_time(Duration::from_secs(5));
+    group.bench_function("circuit_breaker_status (100k)", |b| {
+        b.iter(|| black_box(manager.circuit_breaker_status()))
+    });
+    group.bench_function("metrics snapshot (100k)", |b| {
+        b.iter(|| black_box(manager.metrics()))
+    });
+    group.finish();
+}
+
+criterion_group! {
+    name = benches;
+    config = common::criterion();
+    targets = registry_scale
+}
+criterion_main!(benches);
