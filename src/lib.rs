@@ -8,5 +8,5 @@
 pub mod cli;
 pub mod flaky_service;
 pub mod importer;
-pub mod store;
 pub mod jitter_sim;
+pub mod store;

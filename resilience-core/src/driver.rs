@@ -16,11 +16,11 @@ use std::time::Duration;
 #[derive(Clone, Default)]
 pub struct CallSpec {
     /// Replaces the manager's retry settings for this call (the original's `config=`).
-    pub retry_base: Option<crate::RetryConfig>,
+    pub retry_base: Option<Box<crate::RetryConfig>>,
     /// Retry values set at the call site.
     pub retry: crate::overrides::RetryOverrides,
     /// Replaces the manager's breaker settings for this call.
-    pub breaker_base: Option<crate::CircuitBreakerConfig>,
+    pub breaker_base: Option<Box<crate::CircuitBreakerConfig>>,
     /// Breaker values set at the call site.
     pub breaker: crate::overrides::BreakerOverrides,
     /// Whether the call goes through its breaker.
@@ -30,7 +30,8 @@ pub struct CallSpec {
 }
 
 impl CallSpec {
-    /// A call through the breaker with nothing overridden.
+    /// A call through the breaker with nothing overridden. (The bases are boxed: a spec lives
+    /// in every call's future, and most calls override nothing.)
     pub const GUARDED: CallSpec = CallSpec {
         retry_base: None,
         retry: crate::overrides::RetryOverrides::NONE,
@@ -40,6 +41,9 @@ impl CallSpec {
         on_retry: None,
     };
 }
+
+/// [`CallSpec::GUARDED`] at a fixed address, for calls that override nothing.
+pub(crate) static GUARDED_SPEC: CallSpec = CallSpec::GUARDED;
 
 /// What to do after a failed attempt.
 #[doc(hidden)]
@@ -135,10 +139,14 @@ impl<'h> CallState<'h> {
     #[cold]
     pub fn failed<E: Classify + ?Sized>(&mut self, permit: Permit<'h>, error: &E) -> Next {
         let manager = self.manager;
-        let policy = Arc::clone(
-            self.policy
-                .get_or_insert_with(|| manager.resolve_policy(self.handle, self.spec)),
-        );
+        let policy = Arc::clone(self.policy.get_or_insert_with(|| {
+            let (handle, spec) = (self.handle, self.spec);
+            let resolve = || manager.resolve_policy(handle, spec);
+            handle
+                .policy_cache
+                .get(spec, manager.generation(), resolve)
+                .unwrap_or_else(resolve)
+        }));
         let category = manager.classifier().classify(error);
         let retryable = self.is_retryable(&policy, category, error);
 

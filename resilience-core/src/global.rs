@@ -12,6 +12,7 @@ static GLOBAL: OnceLock<RetryManager> = OnceLock::new();
 /// let manager = resilience_core::global();
 /// assert!(std::ptr::eq(manager, resilience_core::global()));
 /// ```
+#[inline]
 pub fn global() -> &'static RetryManager {
     GLOBAL.get_or_init(RetryManager::new)
 }

@@ -65,6 +65,8 @@ pub struct RetryManager {
     /// Whether any setting has an overall deadline; only then does a call read the clock at its
     /// start.
     deadlines: AtomicBool,
+    /// Bumped whenever the settings change, so cached policies know they are stale.
+    generation: AtomicU64,
     handles: RwLock<HashMap<String, HashMap<String, Arc<OperationHandle>>>>,
     on_retry: Option<RetryHook>,
 }
@@ -90,14 +92,68 @@ pub(crate) struct Policy {
 }
 
 /// The breaker and metrics of one (component, operation), held by call sites so that a call
-/// needs no map look-up.
+/// needs no map look-up. Cheap to clone: a `#[retry]` site keeps a copy inline in its `static`,
+/// one pointer away from the breaker's state word.
 #[doc(hidden)]
-#[derive(Debug)]
+#[derive(Clone, Debug)]
 pub struct OperationHandle {
-    pub(crate) component: String,
-    pub(crate) operation: String,
+    pub(crate) component: Arc<str>,
+    pub(crate) operation: Arc<str>,
     pub(crate) breaker: Arc<CircuitBreaker>,
     pub(crate) metrics: Arc<OperationMetrics>,
+    /// The settings last resolved for calls with one particular spec (see [`PolicyCache`]).
+    pub(crate) policy_cache: Arc<PolicyCache>,
+}
+
+impl OperationHandle {
+    /// A copy of this handle whose policy cache serves calls made with `spec`.
+    pub(crate) fn for_spec(&self, spec: &CallSpec) -> OperationHandle {
+        OperationHandle {
+            policy_cache: Arc::new(PolicyCache::for_spec(spec)),
+            ..self.clone()
+        }
+    }
+}
+
+/// The resolved settings of one operation for one call spec, kept until the manager's settings
+/// change, so that a failing call does not rebuild them (a map look-up and a clone).
+#[derive(Debug)]
+pub(crate) struct PolicyCache {
+    /// The spec the cached policy was resolved for, by address (specs of call sites are
+    /// statics; the address only identifies, it is never read through).
+    spec: usize,
+    resolved: std::sync::Mutex<Option<(u64, Arc<Policy>)>>,
+}
+
+impl PolicyCache {
+    pub(crate) fn for_spec(spec: &CallSpec) -> Self {
+        PolicyCache {
+            spec: spec as *const CallSpec as usize,
+            resolved: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// The policy for `spec` at settings `generation`, resolved by `resolve` when not cached.
+    /// `None` when this cache is for another spec.
+    pub(crate) fn get(
+        &self,
+        spec: &CallSpec,
+        generation: u64,
+        resolve: impl FnOnce() -> Arc<Policy>,
+    ) -> Option<Arc<Policy>> {
+        if self.spec != spec as *const CallSpec as usize {
+            return None;
+        }
+        let mut slot = self.resolved.lock().unwrap_or_else(|p| p.into_inner());
+        match &*slot {
+            Some((cached_at, policy)) if *cached_at == generation => Some(Arc::clone(policy)),
+            _ => {
+                let policy = resolve();
+                *slot = Some((generation, Arc::clone(&policy)));
+                Some(policy)
+            }
+        }
+    }
 }
 
 impl RetryManager {
@@ -144,6 +200,11 @@ impl RetryManager {
         self.deadlines.load(Ordering::Relaxed)
     }
 
+    /// The settings' generation: changes whenever `configure_from_json` applies new settings.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
     pub(crate) fn notify_retry(&self, event: &RetryEvent<'_>) {
         if let Some(hook) = &self.on_retry {
             hook(event);
@@ -167,10 +228,11 @@ impl RetryManager {
             return Arc::clone(h);
         }
         let handle = Arc::new(OperationHandle {
-            component: component.to_owned(),
-            operation: operation.to_owned(),
+            component: component.into(),
+            operation: operation.into(),
             breaker: self.registry.get_breaker(component, operation),
             metrics: self.metrics.get(component, operation),
+            policy_cache: Arc::new(PolicyCache::for_spec(&driver::GUARDED_SPEC)),
         });
         handle
             .breaker
@@ -192,7 +254,7 @@ impl RetryManager {
     pub(crate) fn resolve_policy(&self, handle: &OperationHandle, spec: &CallSpec) -> Arc<Policy> {
         let key_overrides = self.key_overrides(&handle.component, &handle.operation);
         let mut retry = match &spec.retry_base {
-            Some(base) => base.clone(),
+            Some(base) => RetryConfig::clone(base),
             None => {
                 let mut retry = self.settings().retry.clone();
                 key_overrides.retry.apply(&mut retry);
@@ -215,7 +277,7 @@ impl RetryManager {
         spec: &CallSpec,
     ) -> CircuitBreakerConfig {
         let mut breaker = match &spec.breaker_base {
-            Some(base) => base.clone(),
+            Some(base) => CircuitBreakerConfig::clone(base),
             None => {
                 let mut breaker = self.settings().breaker.clone();
                 self.key_overrides(component, operation)
@@ -255,7 +317,9 @@ impl RetryManager {
         F: FnMut() -> Result<T, E>,
         E: Classify + From<CircuitOpenError>,
     {
-        self.call(component, operation).run(f)
+        let handle = self.handle(component, operation);
+        let call = CallState::new(self, &handle, &driver::GUARDED_SPEC);
+        driver::run_blocking(call, driver::admit_guarded, f)
     }
 
     /// The async form of [`execute`](Self::execute): `f` makes a new future per attempt. The
@@ -281,7 +345,10 @@ impl RetryManager {
         Fut: Future<Output = Result<T, E>>,
         E: Classify + From<CircuitOpenError>,
     {
-        self.call(component, operation).run_async(f).await
+        // Not through `call(..)`: its spec would be copied into this future for nothing.
+        let handle = self.handle(component, operation);
+        let call = CallState::new(self, &handle, &driver::GUARDED_SPEC);
+        driver::run_async(call, driver::admit_guarded, f).await
     }
 
     /// A call with per-call overrides, ended by [`Call::run`] or [`Call::run_async`]. The
@@ -413,6 +480,7 @@ impl RetryManager {
                 .values()
                 .any(|k| k.retry.max_elapsed.is_some());
         *self.settings.write().unwrap_or_else(|p| p.into_inner()) = settings;
+        self.generation.fetch_add(1, Ordering::AcqRel);
         if deadlines {
             self.deadlines.store(true, Ordering::Relaxed);
         }
@@ -648,6 +716,7 @@ impl RetryManagerBuilder {
         RetryManager {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             deadlines: AtomicBool::new(retry.max_elapsed.is_some()),
+            generation: AtomicU64::new(0),
             settings: RwLock::new(Settings {
                 retry,
                 breaker: self.breaker.unwrap_or_default(),
@@ -678,7 +747,8 @@ impl Operation<'_> {
         F: FnMut() -> Result<T, E>,
         E: Classify + From<CircuitOpenError>,
     {
-        self.call().run(f)
+        let call = CallState::new(self.manager, &self.handle, &driver::GUARDED_SPEC);
+        driver::run_blocking(call, driver::admit_guarded, f)
     }
 
     /// As [`RetryManager::execute_async`], without the look-up.
@@ -698,7 +768,8 @@ impl Operation<'_> {
         Fut: Future<Output = Result<T, E>>,
         E: Classify + From<CircuitOpenError>,
     {
-        self.call().run_async(f).await
+        let call = CallState::new(self.manager, &self.handle, &driver::GUARDED_SPEC);
+        driver::run_async(call, driver::admit_guarded, f).await
     }
 
     /// A call with per-call overrides, as [`RetryManager::call`].
@@ -774,7 +845,7 @@ impl<'m, Mode> Call<'m, Mode> {
     /// assert_eq!(attempts, 1);
     /// ```
     pub fn config(mut self, config: RetryConfig) -> Self {
-        self.spec.retry_base = Some(config);
+        self.spec.retry_base = Some(Box::new(config));
         self
     }
 
@@ -932,7 +1003,7 @@ impl<'m, Mode> Call<'m, Mode> {
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
         let mut retry = match &self.spec.retry_base {
-            Some(base) => base.clone(),
+            Some(base) => RetryConfig::clone(base),
             None => self.manager.default_config(),
         };
         self.spec.retry.apply(&mut retry);
@@ -940,7 +1011,8 @@ impl<'m, Mode> Call<'m, Mode> {
         let mut breaker = self
             .spec
             .breaker_base
-            .clone()
+            .as_deref()
+            .cloned()
             .unwrap_or_else(|| self.manager.settings().breaker.clone());
         self.spec.breaker.apply(&mut breaker);
         breaker.validate().map_err(|e| e.within("circuit_breaker"))
@@ -961,7 +1033,7 @@ impl<'m> Call<'m, Guarded> {
     /// assert_eq!(manager.circuit_breaker_status()["api:get"].state.as_str(), "OPEN");
     /// ```
     pub fn circuit_breaker_config(mut self, config: CircuitBreakerConfig) -> Self {
-        self.spec.breaker_base = Some(config);
+        self.spec.breaker_base = Some(Box::new(config));
         self
     }
 

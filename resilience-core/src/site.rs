@@ -14,7 +14,7 @@ pub struct Site {
     component: &'static str,
     operation: &'static str,
     spec: CallSpec,
-    cache: OnceLock<(u64, Arc<OperationHandle>)>,
+    cache: OnceLock<(u64, OperationHandle)>,
 }
 
 impl Site {
@@ -50,7 +50,7 @@ impl Site {
     pub fn handle(&self, manager: &RetryManager) -> HandleRef<'_> {
         let (id, handle) = self
             .cache
-            .get_or_init(|| (manager.id(), self.lookup(manager)));
+            .get_or_init(|| (manager.id(), self.lookup(manager).for_spec(&self.spec)));
         if *id == manager.id() {
             HandleRef::Cached(handle)
         } else {

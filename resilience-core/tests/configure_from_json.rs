@@ -213,3 +213,26 @@ fn extensions_jitter_deadline_and_categories_are_accepted() {
     assert_eq!(config.max_elapsed, Some(Duration::from_millis(12_500)));
     assert_eq!(config.retryable_categories.iter().count(), 3);
 }
+
+#[test]
+fn new_settings_apply_to_operations_that_already_failed() {
+    // A failing call caches its resolved settings; new settings must replace them.
+    let (m, _) = manager(RetryConfig {
+        initial_delay: Duration::ZERO,
+        ..no_jitter()
+    });
+    let fetch = m.operation("svc", "op");
+    let mut before = Script::always_failing();
+    let _ = fetch.execute(|| before.call());
+    assert_eq!(before.execs, 3);
+    m.configure_from_json(&json!({"retry": {"max_attempts": 5}}))
+        .unwrap();
+    let mut after = Script::always_failing();
+    let _ = fetch.execute(|| after.call());
+    assert_eq!(after.execs, 5);
+    m.configure_from_json(&json!({"operations": {"svc:op": {"retry": {"max_attempts": 2}}}}))
+        .unwrap();
+    let mut keyed = Script::always_failing();
+    let _ = m.execute("svc", "op", || keyed.call());
+    assert_eq!(keyed.execs, 2);
+}

@@ -1,44 +1,67 @@
 //! Counters split into shards so that threads counting at once do not write one cache line.
 //!
-//! A relaxed add costs well under a nanosecond on a cache line the core owns and tens of
-//! nanoseconds on one that another core keeps taking back, so every thread adds to its own
-//! shard (chosen once per thread, round-robin) and a snapshot adds the shards up. Adds are
-//! relaxed: the figures are statistics, exact once the threads that made them are joined.
+//! An add to a cache line another core keeps taking back costs tens of nanoseconds, and even an
+//! uncontended locked add (`lock xadd`) costs several: more than the whole budget of a
+//! successful call. So each of the first threads to count owns a shard outright (it alone writes
+//! it: an add is a plain load and store), gives it back when it ends, and threads beyond the
+//! number of owned shards share one last shard and add atomically. A snapshot adds the shards
+//! up; the figures are statistics, exact once the threads that made them are joined.
 
 use std::cell::Cell;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, OnceLock, PoisonError};
 
-/// One shard: `N` counters on cache lines of their own. 128 bytes because x86 prefetches lines
-/// in pairs and Apple's cores use 128-byte lines.
+/// One thread's counters, on cache lines of their own (128 bytes: the adjacent-line prefetcher
+/// pairs 64-byte lines).
 #[repr(align(128))]
 struct Shard<const N: usize>([AtomicU64; N]);
 
-/// `N` counters, each split across [`shard_count`] shards.
+/// `N` counters, split into [`shard_count`] shards.
 pub(super) struct Sharded<const N: usize> {
     shards: Box<[Shard<N>]>,
+    /// What `reset` subtracts: shards owned by running threads cannot be zeroed from outside
+    /// without losing their adds. `None` until the first reset.
+    baseline: Mutex<Option<Box<[u64; N]>>>,
 }
 
 impl<const N: usize> Sharded<N> {
-    /// Every counter at zero.
     pub(super) fn new() -> Self {
         let shards = (0..shard_count())
             .map(|_| Shard(std::array::from_fn(|_| AtomicU64::new(0))))
             .collect();
-        Sharded { shards }
+        Sharded {
+            shards,
+            baseline: Mutex::new(None),
+        }
     }
 
-    /// Adds `n` to counter `index` in the calling thread's shard.
     #[inline]
     pub(super) fn add(&self, index: usize, n: u64) {
-        // The shard count is a power of two, so the mask keeps the index in range.
-        let shard = &self.shards[thread_slot() & (self.shards.len() - 1)];
-        shard.0[index].fetch_add(n, Ordering::Relaxed);
+        let owned = self.shards.len() - 1;
+        let slot = thread_slot();
+        if slot < owned {
+            // This thread alone writes this shard: no locked instruction needed.
+            let counter = &self.shards[slot].0[index];
+            counter.store(
+                counter.load(Ordering::Relaxed).wrapping_add(n),
+                Ordering::Relaxed,
+            );
+        } else {
+            self.shards[owned].0[index].fetch_add(n, Ordering::Relaxed);
+        }
     }
 
-    /// Every counter, summed over the shards. Wraps rather than panics: a counter that has
-    /// wrapped is already meaningless.
     pub(super) fn sum(&self) -> [u64; N] {
+        let mut total = self.raw_sum();
+        if let Some(baseline) = &*self.lock_baseline() {
+            for (t, b) in total.iter_mut().zip(baseline.iter()) {
+                *t = t.wrapping_sub(*b);
+            }
+        }
+        total
+    }
+
+    fn raw_sum(&self) -> [u64; N] {
         let mut total = [0u64; N];
         for shard in self.shards.iter() {
             for (t, c) in total.iter_mut().zip(&shard.0) {
@@ -48,13 +71,14 @@ impl<const N: usize> Sharded<N> {
         total
     }
 
-    /// Sets every counter to zero. Adds racing with it may land before or after.
+    /// From now on the sums count from zero.
     pub(super) fn reset(&self) {
-        for shard in self.shards.iter() {
-            for c in &shard.0 {
-                c.store(0, Ordering::Relaxed);
-            }
-        }
+        let now = self.raw_sum();
+        *self.lock_baseline() = Some(Box::new(now));
+    }
+
+    fn lock_baseline(&self) -> std::sync::MutexGuard<'_, Option<Box<[u64; N]>>> {
+        self.baseline.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
 
@@ -67,40 +91,78 @@ impl<const N: usize> std::fmt::Debug for Sharded<N> {
     }
 }
 
-/// Shards per counter set: the next power of two at or above the number of cores, at least 4,
-/// fixed for the life of the process.
+/// Shards per counter set: one per core, at least 4 and at most 64 (a power of two), the last
+/// one shared.
 pub(super) fn shard_count() -> usize {
     static COUNT: OnceLock<usize> = OnceLock::new();
     *COUNT.get_or_init(|| {
-        std::thread::available_parallelism()
-            .map_or(1, usize::from)
-            .max(4)
+        (std::thread::available_parallelism().map_or(1, usize::from) + 1)
             .next_power_of_two()
+            .clamp(4, MAX_SHARDS)
     })
+}
+
+const MAX_SHARDS: usize = 64;
+const UNASSIGNED: usize = usize::MAX;
+const SHARED: usize = usize::MAX - 1;
+
+/// Which shards are owned by a running thread, one bit each.
+static OWNED: AtomicU64 = AtomicU64::new(0);
+
+/// A thread's shard, given back when the thread ends.
+struct Slot(Cell<usize>);
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        let slot = self.0.get();
+        if slot < MAX_SHARDS {
+            // Release: the next owner sees this thread's last adds before making its own.
+            OWNED.fetch_and(!(1 << slot), Ordering::Release);
+        }
+    }
 }
 
 thread_local! {
-    // Const-initialised and without a destructor: reading it is a plain TLS load and never
-    // fails, not even while the thread is being torn down.
-    static SLOT: Cell<usize> = const { Cell::new(usize::MAX) };
+    static SLOT: Slot = const { Slot(Cell::new(UNASSIGNED)) };
 }
 
-/// The calling thread's slot, assigned round-robin on its first count.
 #[inline]
 fn thread_slot() -> usize {
-    SLOT.with(|slot| match slot.get() {
-        usize::MAX => assign_slot(slot),
-        assigned => assigned,
+    SLOT.try_with(|slot| match slot.0.get() {
+        UNASSIGNED => claim_slot(&slot.0),
+        claimed => claimed,
     })
+    // While the thread is being torn down its slot is gone: count in the shared shard.
+    .unwrap_or(SHARED)
 }
 
 #[cold]
-fn assign_slot(slot: &Cell<usize>) -> usize {
-    static NEXT: AtomicUsize = AtomicUsize::new(0);
-    // Masked so that no thread can ever be given the "unassigned" marker.
-    let assigned = NEXT.fetch_add(1, Ordering::Relaxed) & (usize::MAX >> 1);
-    slot.set(assigned);
-    assigned
+fn claim_slot(slot: &Cell<usize>) -> usize {
+    let owned_shards = shard_count() - 1;
+    let all = if owned_shards >= 64 {
+        u64::MAX
+    } else {
+        (1u64 << owned_shards) - 1
+    };
+    let mut taken = OWNED.load(Ordering::Acquire);
+    let claimed = loop {
+        let free = all & !taken;
+        if free == 0 {
+            break SHARED;
+        }
+        let bit = free.trailing_zeros() as usize;
+        match OWNED.compare_exchange_weak(
+            taken,
+            taken | (1 << bit),
+            Ordering::AcqRel,
+            Ordering::Acquire,
+        ) {
+            Ok(_) => break bit,
+            Err(now) => taken = now,
+        }
+    };
+    slot.set(claimed);
+    claimed
 }
 
 #[cfg(test)]
@@ -110,8 +172,8 @@ mod tests {
     #[test]
     fn shard_count_is_a_power_of_two_of_at_least_four() {
         let n = shard_count();
-        assert!(n >= 4 && n.is_power_of_two(), "{n}");
-        assert!(n >= std::thread::available_parallelism().map_or(1, usize::from));
+        assert!(n >= 4 && n.is_power_of_two() && n <= MAX_SHARDS, "{n}");
+        assert!(n > std::thread::available_parallelism().map_or(1, usize::from));
     }
 
     #[test]
@@ -120,27 +182,65 @@ mod tests {
         assert_eq!(std::mem::size_of::<Shard<27>>() % 128, 0);
     }
 
+    /// The slot tests claim slots from many threads: run them one at a time.
+    static SLOT_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
     #[test]
-    fn threads_get_different_slots() {
-        let here = thread_slot();
-        assert_eq!(thread_slot(), here, "a thread keeps its slot");
-        let there = std::thread::spawn(thread_slot).join().unwrap();
-        assert_ne!(here, there);
+    fn running_threads_never_share_an_owned_slot() {
+        let _one_at_a_time = SLOT_TESTS.lock();
+        let owned = shard_count() - 1;
+        let barrier = std::sync::Barrier::new(8);
+        let slots: Vec<usize> = std::thread::scope(|s| {
+            let handles: Vec<_> = (0..8)
+                .map(|_| {
+                    s.spawn(|| {
+                        let slot = thread_slot();
+                        assert_eq!(thread_slot(), slot, "a thread keeps its slot");
+                        barrier.wait(); // all alive at once
+                        slot
+                    })
+                })
+                .collect();
+            handles.into_iter().map(|h| h.join().unwrap()).collect()
+        });
+        let mut mine: Vec<_> = slots.iter().filter(|s| **s < owned).collect();
+        let before = mine.len();
+        mine.sort();
+        mine.dedup();
+        assert_eq!(mine.len(), before, "{slots:?}");
+    }
+
+    #[test]
+    fn a_slot_is_given_back_when_its_thread_ends() {
+        // Claim, end, and claim again many more times than there are slots: without giving
+        // slots back, later threads would all land in the shared shard.
+        let _one_at_a_time = SLOT_TESTS.lock();
+        let owned = shard_count() - 1;
+        let mut got_owned = 0;
+        for _ in 0..(owned * 4) {
+            if std::thread::spawn(thread_slot).join().unwrap() < owned {
+                got_owned += 1;
+            }
+        }
+        assert!(got_owned > owned, "{got_owned}");
     }
 
     #[test]
     fn sums_and_resets_across_shards() {
         let counters = Sharded::<2>::new();
         std::thread::scope(|s| {
-            for _ in 0..6 {
+            for _ in 0..(shard_count() * 2) {
                 s.spawn(|| {
                     counters.add(0, 1);
                     counters.add(1, 10);
                 });
             }
         });
-        assert_eq!(counters.sum(), [6, 60]);
+        let n = shard_count() as u64 * 2;
+        assert_eq!(counters.sum(), [n, 10 * n]);
         counters.reset();
         assert_eq!(counters.sum(), [0, 0]);
+        counters.add(1, 5);
+        assert_eq!(counters.sum(), [0, 5]);
     }
 }
