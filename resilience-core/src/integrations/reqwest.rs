@@ -4,6 +4,10 @@
 //! response's headers, so it cannot honour `Retry-After`: read the header before turning the
 //! response into an error, and return it from your own error type's `retry_after` (the importer
 //! example does exactly that).
+//!
+//! The same classification applies to a `reqwest::Error` found along another error's
+//! `source()` chain: inside a `Box<dyn Error>`, an `io::Error`, or any error that the runtime
+//! walks (non-retryable types, classifier rules).
 
 use crate::classify::io_kind_category;
 use crate::{Classify, ErrorCategory};
