@@ -5,9 +5,8 @@
 //! response into an error, and return it from your own error type's `retry_after` (the importer
 //! example does exactly that).
 //!
-//! The same classification applies to a `reqwest::Error` found along another error's
-//! `source()` chain: inside a `Box<dyn Error>`, an `io::Error`, or any error that the runtime
-//! walks (non-retryable types, classifier rules).
+//! The same classification applies to a `reqwest::Error` in a `Box<dyn Error>` or an
+//! `io::Error`, directly or further down their `source()` chain.
 
 use crate::classify::io_kind_category;
 use crate::{Classify, ErrorCategory};
