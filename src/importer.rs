@@ -390,6 +390,9 @@ pub struct ImportReport {
     pub requeued: u64,
     /// Calls refused by an open breaker.
     pub rejected: u64,
+    /// Why the breakers' state could not be saved to the state file at the end of the run, if
+    /// it could not (the next run then starts from an older state).
+    pub state_file_error: Option<String>,
     /// The states the fetch breaker was seen in, in order, each with the moment it was first
     /// seen (sampled after every fetch; repeats left out).
     pub fetch_breaker: Vec<BreakerObservation>,
@@ -597,6 +600,7 @@ impl Importer {
         report.rejected = Progress::get(&progress.rejected) - rejected0;
         report.fetch_breaker =
             std::mem::take(&mut *inner.fetch_states.lock().unwrap_or_else(|p| p.into_inner()));
+        report.state_file_error = inner.save_breaker_state().await;
         Ok(report)
     }
 }
@@ -730,6 +734,22 @@ impl Inner {
             category,
             error: error.to_string(),
         })
+    }
+
+    /// Waits until the breakers' state is in the state file, so that the next run (or another
+    /// process) starts from how this one ended, whatever becomes of this process afterwards.
+    /// The registry writes in the background anyway; this makes the end of a run a known point.
+    async fn save_breaker_state(&self) -> Option<String> {
+        let registry = Arc::clone(self.manager.circuit_breaker_registry());
+        // `flush` waits for the writer thread's disk write: not on an async worker.
+        let saved = tokio::task::spawn_blocking(move || registry.flush()).await;
+        let error = match saved {
+            Ok(Ok(())) => return None,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => format!("the task saving the breaker state failed: {e}"),
+        };
+        tracing::warn!(%error, "breaker state not saved");
+        Some(error)
     }
 
     fn breaker_not_closed(&self, error: &ImportError) -> bool {
