@@ -1,10 +1,12 @@
 //! The importer: pulls molecule records from an HTTP service into a SQLite file, surviving the
 //! service's failures.
 //!
-//! Two guarded operations do the work, each one async fn with a retry loop and a breaker of its
-//! own: `molecule_service:fetch` (one GET with a per-attempt timeout) and `molecule_db:store`
-//! (one insert in its own transaction). Around them the
-//! importer keeps a bounded number of records in flight, skips what the database already holds
+//! Two guarded operations do the work, each a `#[retry]` async fn with a breaker of its own,
+//! on the importer's manager: `molecule_service:fetch` (one GET with a per-attempt timeout) and
+//! `molecule_db:store` (one insert in its own transaction); their errors are an
+//! [`ImportError`], classified by `#[derive(Classify)]`. The breakers' state is saved in a file
+//! next to the database at the end of every run (and in the background during it), so the next
+//! run starts where this one left the breakers. Around them the importer keeps a bounded number of records in flight, skips what the database already holds
 //! (so a rerun after a crash picks up where it stopped and imports nothing twice), reports
 //! records that cannot be imported (unknown id, corrupt record) without retrying them, and puts
 //! records back in the queue while a breaker is open instead of failing them.
