@@ -6,10 +6,11 @@
 //! `molecule_db:store` (one insert in its own transaction); their errors are an
 //! [`ImportError`], classified by `#[derive(Classify)]`. The breakers' state is saved in a file
 //! next to the database at the end of every run (and in the background during it), so the next
-//! run starts where this one left the breakers. Around them the importer keeps a bounded number of records in flight, skips what the database already holds
-//! (so a rerun after a crash picks up where it stopped and imports nothing twice), reports
-//! records that cannot be imported (unknown id, corrupt record) without retrying them, and puts
-//! records back in the queue while a breaker is open instead of failing them.
+//! run starts where this one left the breakers. Around them the importer keeps a bounded number
+//! of records in flight, skips what the database already holds (so a rerun after a crash picks
+//! up where it stopped and imports nothing twice), reports records that cannot be imported
+//! (unknown id, corrupt record) without retrying them, and puts records back in the queue while
+//! a breaker is open instead of failing them.
 //!
 //! ```no_run
 //! use resilience::importer::{ImportOptions, Importer};
@@ -142,6 +143,11 @@ impl ImportOptions {
 /// or a 503) has a variant of its own, so that the derive can take the wait from a field; every
 /// other HTTP failure is classified by reqwest's own impl (`#[classify(source)]`). SQLite errors
 /// go through [`SqliteError`], whose hand-written impl the derive delegates to.
+//
+// Why 429 and 503 are variants of their own: the derive's `source` takes both the category and
+// the wait from the one wrapped field (it refuses a variant with a second field, and refuses
+// `retry_after = field` beside it), so "reqwest's category, our Retry-After" cannot be said on
+// one variant. A fixed category per status, with the wait from a field, can.
 #[derive(Debug, Classify)]
 pub enum ImportError {
     /// The request failed, or the service answered with an error status that asks for no
