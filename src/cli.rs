@@ -188,6 +188,9 @@ pub async fn run(args: Args) -> Result<(), Box<dyn Error>> {
         println!();
         println!("{}", failed_line(&report));
     }
+    if let Some(error) = &report.state_file_error {
+        eprintln!("warning: breaker state not saved: {error}");
+    }
     if let Some(service) = service {
         service.shutdown().await;
     }

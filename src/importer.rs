@@ -1,13 +1,16 @@
 //! The importer: pulls molecule records from an HTTP service into a SQLite file, surviving the
 //! service's failures.
 //!
-//! Two guarded operations do the work, each one async fn with a retry loop and a breaker of its
-//! own: `molecule_service:fetch` (one GET with a per-attempt timeout) and `molecule_db:store`
-//! (one insert in its own transaction). Around them the
-//! importer keeps a bounded number of records in flight, skips what the database already holds
-//! (so a rerun after a crash picks up where it stopped and imports nothing twice), reports
-//! records that cannot be imported (unknown id, corrupt record) without retrying them, and puts
-//! records back in the queue while a breaker is open instead of failing them.
+//! Two guarded operations do the work, each a `#[retry]` async fn with a breaker of its own,
+//! on the importer's manager: `molecule_service:fetch` (one GET with a per-attempt timeout) and
+//! `molecule_db:store` (one insert in its own transaction); their errors are an
+//! [`ImportError`], classified by `#[derive(Classify)]`. The breakers' state is saved in a file
+//! next to the database at the end of every run (and in the background during it), so the next
+//! run starts where this one left the breakers. Around them the importer keeps a bounded number
+//! of records in flight, skips what the database already holds (so a rerun after a crash picks
+//! up where it stopped and imports nothing twice), reports records that cannot be imported
+//! (unknown id, corrupt record) without retrying them, and puts records back in the queue while
+//! a breaker is open instead of failing them.
 //!
 //! ```no_run
 //! use resilience::importer::{ImportOptions, Importer};
@@ -20,10 +23,11 @@
 //! ```
 
 use crate::flaky_service::Molecule;
+use crate::store::SqliteError;
 use crate::store::Store;
 use resilience_core::{
-    AttemptTimedOut, CircuitBreakerConfig, CircuitBreakerRegistry, CircuitOpenError, CircuitState,
-    Classify, ConfigError, ErrorCategory, PersistError, RetryConfig, RetryManager,
+    retry, AttemptTimedOut, CircuitBreakerConfig, CircuitBreakerRegistry, CircuitOpenError,
+    CircuitState, Classify, ConfigError, ErrorCategory, PersistError, RetryConfig, RetryManager,
 };
 use std::collections::VecDeque;
 use std::error::Error;
@@ -33,6 +37,10 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime};
 use tokio::task::JoinSet;
+
+// The `#[retry]` attributes on `Inner::fetch` and `Inner::store` spell these names out: the
+// attribute takes string literals. The end-to-end test reads the metrics by these constants, so
+// a mismatch fails it.
 
 /// The component of the service's breaker and metrics.
 pub const SERVICE: &str = "molecule_service";
@@ -131,24 +139,42 @@ impl ImportOptions {
 
 /// Why one attempt of a guarded operation failed.
 ///
-/// Classified by hand below; once `#[derive(Classify)]` exists this is the enum to derive it on:
-/// `Http` delegates to reqwest's classification but takes `retry_after` from its field,
-/// `Database` goes through [`crate::store::category`], `CircuitOpen` delegates to the
-/// rejection; the others have fixed categories.
-#[derive(Debug)]
+/// Classified by `#[derive(Classify)]`. An answer that asks for a wait (`Retry-After` on a 429
+/// or a 503) has a variant of its own, so that the derive can take the wait from a field; every
+/// other HTTP failure is classified by reqwest's own impl (`#[classify(source)]`). SQLite errors
+/// go through [`SqliteError`], whose hand-written impl the derive delegates to.
+//
+// Why 429 and 503 are variants of their own: the derive's `source` takes both the category and
+// the wait from the one wrapped field (it refuses a variant with a second field, and refuses
+// `retry_after = field` beside it), so "reqwest's category, our Retry-After" cannot be said on
+// one variant. A fixed category per status, with the wait from a field, can.
+#[derive(Debug, Classify)]
 pub enum ImportError {
-    /// The request failed or the service answered with an error status. reqwest's own
-    /// classification applies; `retry_after` is the service's `Retry-After`, which
-    /// `reqwest::Error` does not keep.
-    Http {
+    /// The request failed, or the service answered with an error status that asks for no
+    /// particular wait: reqwest's classification applies.
+    #[classify(source)]
+    Http(reqwest::Error),
+    /// The service answered 429.
+    #[classify(RateLimit, retry_after = retry_after)]
+    RateLimited {
         /// What reqwest reported.
         source: reqwest::Error,
-        /// The `Retry-After` of the answer, if any.
+        /// The answer's `Retry-After`, which `reqwest::Error` does not keep.
+        retry_after: Option<Duration>,
+    },
+    /// The service answered 503.
+    #[classify(Unavailable, retry_after = retry_after)]
+    Unavailable {
+        /// What reqwest reported.
+        source: reqwest::Error,
+        /// The answer's `Retry-After`, which `reqwest::Error` does not keep.
         retry_after: Option<Duration>,
     },
     /// The attempt ran past [`ImportOptions::attempt_timeout`].
+    #[classify(source)]
     TimedOut(AttemptTimedOut),
     /// The service answered with another record than the one asked for.
+    #[classify(Validation)]
     WrongRecord {
         /// The id asked for.
         asked: u64,
@@ -156,17 +182,50 @@ pub enum ImportError {
         got: u64,
     },
     /// The database refused the write.
-    Database(rusqlite::Error),
-    /// The blocking task running the write panicked or was cancelled.
+    #[classify(source)]
+    Database(SqliteError),
+    /// The blocking task running the write panicked or was cancelled (`Unknown`: retried).
     Worker(tokio::task::JoinError),
     /// The operation's breaker is open: nothing ran.
+    #[classify(source)]
     CircuitOpen(CircuitOpenError),
+}
+
+impl ImportError {
+    /// The error for an answer with an error status: 429 and 503 keep the `Retry-After` that
+    /// came with them (the statuses it is defined for, besides redirects).
+    ///
+    /// ```
+    /// use resilience::importer::ImportError;
+    /// use resilience_core::{Classify, ErrorCategory};
+    /// use std::time::Duration;
+    /// let answer = axum::http::Response::builder().status(429).body("slow down").unwrap();
+    /// let status = reqwest::Response::from(answer).error_for_status().unwrap_err();
+    /// let err = ImportError::from_status(status, Some(Duration::from_secs(2)));
+    /// assert_eq!(err.category(), ErrorCategory::RateLimit);
+    /// assert_eq!(err.retry_after(), Some(Duration::from_secs(2)));
+    /// ```
+    pub fn from_status(source: reqwest::Error, retry_after: Option<Duration>) -> ImportError {
+        match source.status().map(|s| s.as_u16()) {
+            Some(429) => ImportError::RateLimited {
+                source,
+                retry_after,
+            },
+            Some(503) => ImportError::Unavailable {
+                source,
+                retry_after,
+            },
+            _ => ImportError::Http(source),
+        }
+    }
 }
 
 impl fmt::Display for ImportError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            ImportError::Http { source, .. } => write!(f, "HTTP: {source}"),
+            ImportError::Http(source)
+            | ImportError::RateLimited { source, .. }
+            | ImportError::Unavailable { source, .. } => write!(f, "HTTP: {source}"),
             ImportError::TimedOut(e) => fmt::Display::fmt(e, f),
             ImportError::WrongRecord { asked, got } => {
                 write!(f, "asked for record {asked}, got record {got}")
@@ -181,53 +240,29 @@ impl fmt::Display for ImportError {
 impl Error for ImportError {
     fn source(&self) -> Option<&(dyn Error + 'static)> {
         match self {
-            ImportError::Http { source, .. } => Some(source),
+            ImportError::Http(source)
+            | ImportError::RateLimited { source, .. }
+            | ImportError::Unavailable { source, .. } => Some(source),
             ImportError::TimedOut(e) => Some(e),
             ImportError::WrongRecord { .. } => None,
-            ImportError::Database(e) => Some(e),
+            // rusqlite's error itself, so that matching along the chain finds it; the wrapper
+            // only exists for the derive.
+            ImportError::Database(e) => Some(&e.0),
             ImportError::Worker(e) => Some(e),
             ImportError::CircuitOpen(e) => Some(e),
         }
     }
 }
 
-impl Classify for ImportError {
-    fn category(&self) -> ErrorCategory {
-        match self {
-            ImportError::Http { source, .. } => source.category(),
-            ImportError::TimedOut(_) => ErrorCategory::Timeout,
-            ImportError::WrongRecord { .. } => ErrorCategory::Validation,
-            ImportError::Database(e) => crate::store::category(e),
-            ImportError::Worker(_) => ErrorCategory::Unknown,
-            ImportError::CircuitOpen(_) => ErrorCategory::Unavailable,
-        }
-    }
-
-    fn retry_after(&self) -> Option<Duration> {
-        match self {
-            ImportError::Http { retry_after, .. } => *retry_after,
-            ImportError::CircuitOpen(e) => Some(e.remaining()),
-            _ => None,
-        }
-    }
-
-    fn as_error(&self) -> Option<&(dyn Error + 'static)> {
-        Some(self)
-    }
-}
-
 impl From<reqwest::Error> for ImportError {
     fn from(source: reqwest::Error) -> Self {
-        ImportError::Http {
-            source,
-            retry_after: None,
-        }
+        ImportError::Http(source)
     }
 }
 
 impl From<rusqlite::Error> for ImportError {
     fn from(e: rusqlite::Error) -> Self {
-        ImportError::Database(e)
+        ImportError::Database(SqliteError(e))
     }
 }
 
@@ -240,6 +275,12 @@ impl From<tokio::task::JoinError> for ImportError {
 impl From<CircuitOpenError> for ImportError {
     fn from(e: CircuitOpenError) -> Self {
         ImportError::CircuitOpen(e)
+    }
+}
+
+impl From<AttemptTimedOut> for ImportError {
+    fn from(e: AttemptTimedOut) -> Self {
+        ImportError::TimedOut(e)
     }
 }
 
@@ -357,6 +398,9 @@ pub struct ImportReport {
     pub requeued: u64,
     /// Calls refused by an open breaker.
     pub rejected: u64,
+    /// Why the breakers' state could not be saved to the state file at the end of the run, if
+    /// it could not (the next run then starts from an older state).
+    pub state_file_error: Option<String>,
     /// The states the fetch breaker was seen in, in order, each with the moment it was first
     /// seen (sampled after every fetch; repeats left out).
     pub fetch_breaker: Vec<BreakerObservation>,
@@ -564,6 +608,7 @@ impl Importer {
         report.rejected = Progress::get(&progress.rejected) - rejected0;
         report.fetch_breaker =
             std::mem::take(&mut *inner.fetch_states.lock().unwrap_or_else(|p| p.into_inner()));
+        report.state_file_error = inner.save_breaker_state().await;
         Ok(report)
     }
 }
@@ -627,58 +672,45 @@ impl Inner {
     }
 
     /// Guarded operation `molecule_service:fetch`: one GET of one record, within the
-    /// per-attempt timeout. The closure's `async` body is exactly one attempt: with the attribute
-    /// this becomes `#[retry(component = "molecule_service", operation = "fetch", manager =
-    /// &*self.manager)]` on this fn with that body (retry and breaker settings come from the
-    /// manager, built from [`ImportOptions`]).
+    /// per-attempt timeout. The body is one attempt; retry and breaker settings come from the
+    /// manager, built from [`ImportOptions`].
+    ///
+    /// The attempt timeout is not the attribute's `timeout = ...`: that one is fixed at compile
+    /// time, and this one is [`ImportOptions::attempt_timeout`] (the `--attempt-timeout` flag),
+    /// so the body applies it itself.
+    #[retry(component = "molecule_service", operation = "fetch", manager = &*self.manager)]
     async fn fetch(&self, id: u64) -> Result<Molecule, ImportError> {
-        self.manager
-            .call(SERVICE, FETCH)
-            .run_async(|| async {
-                let attempt = async {
-                    let url = format!("{}/molecules/{id}", self.options.target);
-                    let response = self.client.get(url).send().await?;
-                    let retry_after = parse_retry_after(response.headers(), SystemTime::now());
-                    let response =
-                        response
-                            .error_for_status()
-                            .map_err(|source| ImportError::Http {
-                                source,
-                                retry_after,
-                            })?;
-                    let molecule: Molecule = response.json().await?;
-                    if molecule.id != id {
-                        return Err(ImportError::WrongRecord {
-                            asked: id,
-                            got: molecule.id,
-                        });
-                    }
-                    Ok(molecule)
-                };
-                let limit = self.options.attempt_timeout;
-                match tokio::time::timeout(limit, attempt).await {
-                    Ok(result) => result,
-                    Err(_) => Err(ImportError::TimedOut(AttemptTimedOut::new(limit))),
-                }
-            })
-            .await
+        let attempt = async {
+            let url = format!("{}/molecules/{id}", self.options.target);
+            let response = self.client.get(url).send().await?;
+            let retry_after = parse_retry_after(response.headers(), SystemTime::now());
+            let response = response
+                .error_for_status()
+                .map_err(|source| ImportError::from_status(source, retry_after))?;
+            let molecule: Molecule = response.json().await?;
+            if molecule.id != id {
+                return Err(ImportError::WrongRecord {
+                    asked: id,
+                    got: molecule.id,
+                });
+            }
+            Ok(molecule)
+        };
+        let limit = self.options.attempt_timeout;
+        match tokio::time::timeout(limit, attempt).await {
+            Ok(result) => result,
+            Err(_) => Err(AttemptTimedOut::new(limit).into()),
+        }
     }
 
     /// Guarded operation `molecule_db:store`: inserts one record in its own transaction;
-    /// `Ok(false)` when it was there already. The closure's `async` body is exactly one attempt:
-    /// with the attribute this becomes `#[retry(component = "molecule_db", operation = "store",
-    /// manager = &*self.manager)]` on this fn with that body.
+    /// `Ok(false)` when it was there already.
+    #[retry(component = "molecule_db", operation = "store", manager = &*self.manager)]
     async fn store(&self, molecule: &Molecule) -> Result<bool, ImportError> {
-        self.manager
-            .call(DATABASE, STORE)
-            .run_async(|| async {
-                let store = self.store.clone();
-                let molecule = molecule.clone();
-                let inserted =
-                    tokio::task::spawn_blocking(move || store.insert(&molecule)).await??;
-                Ok(inserted)
-            })
-            .await
+        let store = self.store.clone();
+        let molecule = molecule.clone();
+        let inserted = tokio::task::spawn_blocking(move || store.insert(&molecule)).await??;
+        Ok(inserted)
     }
 
     /// Decides what a failed turn means: wait out an open breaker and requeue, requeue a record
@@ -710,6 +742,22 @@ impl Inner {
             category,
             error: error.to_string(),
         })
+    }
+
+    /// Waits until the breakers' state is in the state file, so that the next run (or another
+    /// process) starts from how this one ended, whatever becomes of this process afterwards.
+    /// The registry writes in the background anyway; this makes the end of a run a known point.
+    async fn save_breaker_state(&self) -> Option<String> {
+        let registry = Arc::clone(self.manager.circuit_breaker_registry());
+        // `flush` waits for the writer thread's disk write: not on an async worker.
+        let saved = tokio::task::spawn_blocking(move || registry.flush()).await;
+        let error = match saved {
+            Ok(Ok(())) => return None,
+            Ok(Err(e)) => e.to_string(),
+            Err(e) => format!("the task saving the breaker state failed: {e}"),
+        };
+        tracing::warn!(%error, "breaker state not saved");
+        Some(error)
     }
 
     fn breaker_not_closed(&self, error: &ImportError) -> bool {

@@ -2,9 +2,10 @@
 //! transaction, so whatever was committed before a crash is there after it, once.
 
 use crate::flaky_service::Molecule;
-use resilience_core::ErrorCategory;
+use resilience_core::{Classify, ErrorCategory};
 use rusqlite::{params, Connection, ErrorCode, OptionalExtension};
 use std::collections::HashSet;
+use std::fmt;
 use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -105,6 +106,47 @@ impl Store {
             .map_err(SetupError::Worker)?
             .map_err(SetupError::Database)?;
         Ok(ids.into_iter().collect())
+    }
+}
+
+/// A SQLite error, classified by [`category`].
+///
+/// Why a wrapper: `#[derive(Classify)]` on [`ImportError`](crate::importer::ImportError) can
+/// delegate to a field's `Classify` impl (`#[classify(source)]`) but cannot call a function,
+/// and neither `Classify` nor `rusqlite::Error` is this crate's, so the impl goes on a type
+/// that is. It is written by hand because the category depends on the SQLite error code.
+///
+/// ```
+/// use resilience::store::SqliteError;
+/// use resilience_core::{Classify, ErrorCategory};
+/// let busy = rusqlite::Error::SqliteFailure(
+///     rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_BUSY), None);
+/// assert_eq!(SqliteError(busy).category(), ErrorCategory::Database);
+/// ```
+#[derive(Debug)]
+pub struct SqliteError(pub rusqlite::Error);
+
+impl fmt::Display for SqliteError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for SqliteError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        // Transparent: the wrapper adds nothing to the message, so the chain goes on from
+        // rusqlite's own source.
+        self.0.source()
+    }
+}
+
+impl Classify for SqliteError {
+    fn category(&self) -> ErrorCategory {
+        category(&self.0)
+    }
+
+    fn as_error(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self)
     }
 }
 

@@ -222,12 +222,24 @@ fn known_category(err: &(dyn Error + 'static)) -> Option<ErrorCategory> {
     if err.is::<tokio::time::error::Elapsed>() {
         return Some(ErrorCategory::Timeout);
     }
+    #[cfg(feature = "reqwest")]
+    if let Some(http) = err.downcast_ref::<reqwest::Error>() {
+        // reqwest's own classification, which reads its status code and its own chain. When
+        // that says nothing, the walk goes on: an I/O error further down may still know.
+        return Some(Classify::category(http)).filter(|c| *c != ErrorCategory::Unknown);
+    }
     None
 }
 
 fn known_retry_after(err: &(dyn Error + 'static)) -> Option<Duration> {
-    err.downcast_ref::<crate::CircuitOpenError>()
-        .map(|open| open.remaining())
+    if let Some(open) = err.downcast_ref::<crate::CircuitOpenError>() {
+        return Some(open.remaining());
+    }
+    #[cfg(feature = "reqwest")]
+    if let Some(http) = err.downcast_ref::<reqwest::Error>() {
+        return Classify::retry_after(http);
+    }
+    None
 }
 
 #[cfg(test)]
@@ -264,5 +276,59 @@ mod tests {
     #[test]
     fn io_error_other_without_known_inner_is_unknown() {
         assert_eq!(io::Error::other("x").category(), ErrorCategory::Unknown);
+    }
+
+    #[cfg(feature = "reqwest")]
+    mod reqwest_errors {
+        use super::*;
+
+        fn status_error(status: u16) -> reqwest::Error {
+            let response = http::Response::builder()
+                .status(status)
+                .body("")
+                .expect("valid response");
+            reqwest::Response::from(response)
+                .error_for_status()
+                .expect_err("an error status")
+        }
+
+        /// An application error with a reqwest error as its `source()`.
+        #[derive(Debug)]
+        struct FetchFailed(reqwest::Error);
+        impl std::fmt::Display for FetchFailed {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("fetch failed")
+            }
+        }
+        impl Error for FetchFailed {
+            fn source(&self) -> Option<&(dyn Error + 'static)> {
+                Some(&self.0)
+            }
+        }
+
+        #[test]
+        fn boxed_reqwest_error_is_classified_by_its_status() {
+            for (status, category) in [
+                (429, ErrorCategory::RateLimit),
+                (503, ErrorCategory::Unavailable),
+                (404, ErrorCategory::NotFound),
+                (401, ErrorCategory::Authentication),
+                (400, ErrorCategory::Validation),
+            ] {
+                let boxed: Box<dyn Error + Send + Sync> = Box::new(status_error(status));
+                assert_eq!(boxed.category(), category, "status {status}");
+                assert_eq!(boxed.retry_after(), None);
+            }
+        }
+
+        #[test]
+        fn reqwest_error_deeper_in_the_chain_is_found() {
+            let boxed: Box<dyn Error + Send + Sync> = Box::new(FetchFailed(status_error(429)));
+            assert_eq!(boxed.category(), ErrorCategory::RateLimit);
+            let plain: Box<dyn Error> = Box::new(FetchFailed(status_error(503)));
+            assert_eq!(plain.category(), ErrorCategory::Unavailable);
+            let io = io::Error::other(FetchFailed(status_error(404)));
+            assert_eq!(io.category(), ErrorCategory::NotFound);
+        }
     }
 }

@@ -4,6 +4,9 @@
 //! response's headers, so it cannot honour `Retry-After`: read the header before turning the
 //! response into an error, and return it from your own error type's `retry_after` (the importer
 //! example does exactly that).
+//!
+//! The same classification applies to a `reqwest::Error` in a `Box<dyn Error>` or an
+//! `io::Error`, directly or further down their `source()` chain.
 
 use crate::classify::io_kind_category;
 use crate::{Classify, ErrorCategory};
