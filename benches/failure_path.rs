@@ -29,7 +29,7 @@ fn failure_sync(c: &mut Criterion) {
     left.set(2);
     assert_eq!(site_flaky_sync(1, &left).unwrap(), 1);
     assert_eq!(left.get(), 0);
-    group.bench_function("retry-attribute (hand-expanded)", |b| {
+    group.bench_function("retry-attribute", |b| {
         b.iter(|| {
             left.set(2);
             site_flaky_sync(black_box(1), &left)
@@ -70,7 +70,7 @@ fn failure_async(c: &mut Criterion) {
     left.set(2);
     assert_eq!(rt.block_on(site_flaky_async(1, left)).unwrap(), 1);
     assert_eq!(left.get(), 0);
-    group.bench_function("retry-attribute (hand-expanded)", |b| {
+    group.bench_function("retry-attribute", |b| {
         b.to_async(&rt).iter(|| {
             left.set(2);
             site_flaky_async(black_box(1), left)

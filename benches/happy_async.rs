@@ -20,7 +20,7 @@ fn happy_async(c: &mut Criterion) {
 
     // The handle is created by the first call (what a real program pays once).
     rt.block_on(site_async(0)).expect("warm-up");
-    group.bench_function("retry-attribute (hand-expanded)", |b| {
+    group.bench_function("retry-attribute", |b| {
         b.to_async(&rt).iter(|| site_async(black_box(1)))
     });
 

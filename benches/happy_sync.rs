@@ -1,5 +1,5 @@
 //! A successful blocking call, once through each wrapper: a direct call, our `#[retry]` site,
-//! `RetryManager::execute`, backon's retry, recloser's and failsafe's breakers.
+//! `RetryManager::execute`, an operation handle, backon's retry, recloser's and failsafe's breakers.
 //! `cargo bench --bench happy_sync`.
 
 mod common;
@@ -17,13 +17,16 @@ fn happy_sync(c: &mut Criterion) {
 
     // The handle is created by the first call (what a real program pays once).
     site_sync(0).expect("warm-up");
-    group.bench_function("retry-attribute (hand-expanded)", |b| {
-        b.iter(|| site_sync(black_box(1)))
-    });
+    group.bench_function("retry-attribute", |b| b.iter(|| site_sync(black_box(1))));
 
     let manager = RetryManager::new();
     group.bench_function("execute", |b| {
         b.iter(|| manager.execute("bench", "execute", || op(black_box(1))))
+    });
+
+    let operation = manager.operation("bench", "operation");
+    group.bench_function("operation handle", |b| {
+        b.iter(|| operation.execute(|| op(black_box(1))))
     });
 
     group.bench_function("backon retry", |b| {

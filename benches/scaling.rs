@@ -67,14 +67,9 @@ fn scaling(c: &mut Criterion) {
         bench(&mut group, "direct", threads, || {
             let _ = black_box(op(black_box(1)));
         });
-        bench(
-            &mut group,
-            "retry-attribute (hand-expanded)",
-            threads,
-            || {
-                let _ = black_box(site_shared(black_box(1)));
-            },
-        );
+        bench(&mut group, "retry-attribute", threads, || {
+            let _ = black_box(site_shared(black_box(1)));
+        });
         bench(&mut group, "execute", threads, || {
             let _ = black_box(manager.execute("bench", "shared_execute", || op(black_box(1))));
         });

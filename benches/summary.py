@@ -4,7 +4,7 @@
 Run the benchmarks first (`cargo bench --bench happy_sync` ... or plain `cargo bench`), then
 `python3 benches/summary.py [CRITERION_DIR ...]` (default `target/criterion`). Reads each
 benchmark's median from `<group>/<benchmark>/new/estimates.json`; prints ns per call with the
-ratio of every contender to ours (the hand-expanded `#[retry]` site), and for the scaling group
+ratio of every contender to ours (the `#[retry]` site), and for the scaling group
 the calls per second and the 2-thread / 1-thread ratio.
 
 Given several directories (copies of `target/criterion` after repeated runs), it takes for each
@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-OURS = "retry-attribute (hand-expanded)"
+OURS = "retry-attribute"
 
 
 ROOTS: list = []

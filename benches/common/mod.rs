@@ -1,18 +1,10 @@
-//! What every benchmark shares: the trivial operation, and our call sites written out the way
-//! `#[retry]` expands them.
-//!
-//! The sites below are labelled "retry-attribute (hand-expanded)" in the reports: each is the
-//! expansion the attribute is specified to generate (a `static Site`, `CallState::new`, then the
-//! admit / run / succeeded-or-failed loop), typed by hand until the attribute exists. Swap each for
-//! the commented `#[retry(..)]` line above it once it does; nothing else has to change.
+//! What every benchmark shares: the trivial operation, and our `#[retry]` call sites.
 //!
 //! Shared with `tests/alloc_free.rs` (through `#[path]`), so the allocation test checks exactly
 //! the code that is timed. Not every binary uses every item.
 #![allow(dead_code)]
 
-use resilience_core::__private::{
-    global, CallSpec, CallState, Next, RetryManager, RetryOverrides, Site,
-};
+use resilience_core::{retry, RetryManager};
 use std::cell::Cell;
 use std::hint::black_box;
 use std::io;
@@ -41,194 +33,40 @@ pub fn flaky(x: u64, failures_left: &Cell<u32>) -> Result<u64, Error> {
     }
 }
 
-/// Retry settings for the failure path: three attempts, no waiting.
-pub const ZERO_DELAY: RetryOverrides = RetryOverrides {
-    max_attempts: Some(3),
-    initial_delay: Some(Duration::ZERO),
-    ..RetryOverrides::NONE
-};
-
-// #[retry(component = "bench", operation = "happy_sync")]
+#[retry(component = "bench", operation = "happy_sync")]
 pub fn site_sync(x: u64) -> Result<u64, Error> {
-    static __RESILIENCE_SITE: Site = Site::new("bench", "happy_sync", CallSpec::GUARDED);
-    let __resilience_manager: &RetryManager = global();
-    let __resilience_handle = __RESILIENCE_SITE.handle(__resilience_manager);
-    let mut __resilience_call = CallState::new(
-        __resilience_manager,
-        &__resilience_handle,
-        __RESILIENCE_SITE.spec(),
-    );
-    let mut __resilience_last: Option<Error> = None;
-    loop {
-        let __permit = match __resilience_call.admit() {
-            Ok(p) => p,
-            Err(open) => return Err(__resilience_call.rejected(open, __resilience_last)),
-        };
-        #[allow(clippy::redundant_closure_call)]
-        let __result: Result<u64, Error> = (|| -> Result<u64, Error> { op(x) })();
-        match __result {
-            Ok(v) => {
-                __resilience_call.succeeded(__permit);
-                return Ok(v);
-            }
-            Err(e) => match __resilience_call.failed(__permit, &e) {
-                Next::Retry(d) => {
-                    __resilience_last = Some(e);
-                    __resilience_call.sleep(d);
-                }
-                Next::Stop => return Err(e),
-            },
-        }
-    }
+    op(x)
 }
 
-// #[retry(component = "bench", operation = "happy_async")]
+#[retry(component = "bench", operation = "happy_async")]
 pub async fn site_async(x: u64) -> Result<u64, Error> {
-    static __RESILIENCE_SITE: Site = Site::new("bench", "happy_async", CallSpec::GUARDED);
-    let __resilience_manager: &RetryManager = global();
-    let __resilience_handle = __RESILIENCE_SITE.handle(__resilience_manager);
-    let mut __resilience_call = CallState::new(
-        __resilience_manager,
-        &__resilience_handle,
-        __RESILIENCE_SITE.spec(),
-    );
-    let mut __resilience_last: Option<Error> = None;
-    loop {
-        let __permit = match __resilience_call.admit() {
-            Ok(p) => p,
-            Err(open) => return Err(__resilience_call.rejected(open, __resilience_last)),
-        };
-        let __result: Result<u64, Error> = async { op(x) }.await;
-        match __result {
-            Ok(v) => {
-                __resilience_call.succeeded(__permit);
-                return Ok(v);
-            }
-            Err(e) => match __resilience_call.failed(__permit, &e) {
-                Next::Retry(d) => {
-                    __resilience_last = Some(e);
-                    __resilience_call.sleep_async(d).await;
-                }
-                Next::Stop => return Err(e),
-            },
-        }
-    }
+    op(x)
 }
 
-// #[retry(component = "bench", operation = "flaky_sync", max_attempts = 3, initial_delay = 0.0)]
+#[retry(
+    component = "bench",
+    operation = "flaky_sync",
+    max_attempts = 3,
+    initial_delay = 0.0
+)]
 pub fn site_flaky_sync(x: u64, failures_left: &Cell<u32>) -> Result<u64, Error> {
-    static __RESILIENCE_SITE: Site = Site::new(
-        "bench",
-        "flaky_sync",
-        CallSpec {
-            retry: ZERO_DELAY,
-            ..CallSpec::GUARDED
-        },
-    );
-    let __resilience_manager: &RetryManager = global();
-    let __resilience_handle = __RESILIENCE_SITE.handle(__resilience_manager);
-    let mut __resilience_call = CallState::new(
-        __resilience_manager,
-        &__resilience_handle,
-        __RESILIENCE_SITE.spec(),
-    );
-    let mut __resilience_last: Option<Error> = None;
-    loop {
-        let __permit = match __resilience_call.admit() {
-            Ok(p) => p,
-            Err(open) => return Err(__resilience_call.rejected(open, __resilience_last)),
-        };
-        #[allow(clippy::redundant_closure_call)]
-        let __result: Result<u64, Error> = (|| -> Result<u64, Error> { flaky(x, failures_left) })();
-        match __result {
-            Ok(v) => {
-                __resilience_call.succeeded(__permit);
-                return Ok(v);
-            }
-            Err(e) => match __resilience_call.failed(__permit, &e) {
-                Next::Retry(d) => {
-                    __resilience_last = Some(e);
-                    __resilience_call.sleep(d);
-                }
-                Next::Stop => return Err(e),
-            },
-        }
-    }
+    flaky(x, failures_left)
 }
 
-// #[retry(component = "bench", operation = "flaky_async", max_attempts = 3, initial_delay = 0.0)]
+#[retry(
+    component = "bench",
+    operation = "flaky_async",
+    max_attempts = 3,
+    initial_delay = 0.0
+)]
 pub async fn site_flaky_async(x: u64, failures_left: &Cell<u32>) -> Result<u64, Error> {
-    static __RESILIENCE_SITE: Site = Site::new(
-        "bench",
-        "flaky_async",
-        CallSpec {
-            retry: ZERO_DELAY,
-            ..CallSpec::GUARDED
-        },
-    );
-    let __resilience_manager: &RetryManager = global();
-    let __resilience_handle = __RESILIENCE_SITE.handle(__resilience_manager);
-    let mut __resilience_call = CallState::new(
-        __resilience_manager,
-        &__resilience_handle,
-        __RESILIENCE_SITE.spec(),
-    );
-    let mut __resilience_last: Option<Error> = None;
-    loop {
-        let __permit = match __resilience_call.admit() {
-            Ok(p) => p,
-            Err(open) => return Err(__resilience_call.rejected(open, __resilience_last)),
-        };
-        let __result: Result<u64, Error> = async { flaky(x, failures_left) }.await;
-        match __result {
-            Ok(v) => {
-                __resilience_call.succeeded(__permit);
-                return Ok(v);
-            }
-            Err(e) => match __resilience_call.failed(__permit, &e) {
-                Next::Retry(d) => {
-                    __resilience_last = Some(e);
-                    __resilience_call.sleep_async(d).await;
-                }
-                Next::Stop => return Err(e),
-            },
-        }
-    }
+    flaky(x, failures_left)
 }
 
-// #[retry(component = "bench", operation = "shared")]
 /// The site every thread of the scaling benchmark calls: one breaker, one metrics key.
+#[retry(component = "bench", operation = "shared")]
 pub fn site_shared(x: u64) -> Result<u64, Error> {
-    static __RESILIENCE_SITE: Site = Site::new("bench", "shared", CallSpec::GUARDED);
-    let __resilience_manager: &RetryManager = global();
-    let __resilience_handle = __RESILIENCE_SITE.handle(__resilience_manager);
-    let mut __resilience_call = CallState::new(
-        __resilience_manager,
-        &__resilience_handle,
-        __RESILIENCE_SITE.spec(),
-    );
-    let mut __resilience_last: Option<Error> = None;
-    loop {
-        let __permit = match __resilience_call.admit() {
-            Ok(p) => p,
-            Err(open) => return Err(__resilience_call.rejected(open, __resilience_last)),
-        };
-        #[allow(clippy::redundant_closure_call)]
-        let __result: Result<u64, Error> = (|| -> Result<u64, Error> { op(x) })();
-        match __result {
-            Ok(v) => {
-                __resilience_call.succeeded(__permit);
-                return Ok(v);
-            }
-            Err(e) => match __resilience_call.failed(__permit, &e) {
-                Next::Retry(d) => {
-                    __resilience_last = Some(e);
-                    __resilience_call.sleep(d);
-                }
-                Next::Stop => return Err(e),
-            },
-        }
-    }
+    op(x)
 }
 
 /// A manager whose retries wait for nothing (the failure path of `execute`).
