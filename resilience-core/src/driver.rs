@@ -76,7 +76,7 @@ pub struct CallState<'h> {
 impl<'h> CallState<'h> {
     /// Starts a call. Reads the clock only when some configuration has an overall deadline
     /// (the manager's, or this call site's own `max_elapsed`).
-    #[inline]
+    #[inline(always)]
     pub fn new(manager: &'h RetryManager, handle: &'h OperationHandle, spec: &'h CallSpec) -> Self {
         let started = (manager.has_deadlines() || spec.retry.max_elapsed.is_some())
             .then(|| manager.clock().now());
@@ -92,7 +92,7 @@ impl<'h> CallState<'h> {
     }
 
     /// Asks the breaker for the next attempt. `Err` means the attempt must not run.
-    #[inline]
+    #[inline(always)]
     pub fn admit(&mut self) -> Result<Permit<'h>, CircuitOpenError> {
         let permit = if self.spec.use_breaker {
             Some(self.handle.breaker.try_acquire()?)
@@ -113,7 +113,7 @@ impl<'h> CallState<'h> {
     }
 
     /// The attempt returned `Ok`: the call ends.
-    #[inline]
+    #[inline(always)]
     pub fn succeeded(&mut self, permit: Permit<'h>) {
         if let Some(p) = permit.0 {
             p.record_success();

@@ -46,7 +46,7 @@ impl Site {
 
     /// The handle of this site's operation in `manager`: cached for the first manager the site
     /// runs with (in practice the only one), looked up for any other.
-    #[inline]
+    #[inline(always)]
     pub fn handle(&self, manager: &RetryManager) -> HandleRef<'_> {
         let (id, handle) = self
             .cache

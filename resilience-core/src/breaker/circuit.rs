@@ -134,7 +134,7 @@ impl CircuitBreaker {
     /// let permit = breaker.try_acquire().expect("a new breaker is closed");
     /// permit.record_success();
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn try_acquire(&self) -> Result<BreakerPermit<'_>, CircuitOpenError> {
         let word = self.word.load(Ordering::Acquire);
         if word & CLEAN != 0 {
@@ -178,7 +178,7 @@ impl CircuitBreaker {
 
     /// Whether the breaker is still clean in the epoch of `word`: then a success of a call
     /// admitted with `word` has nothing to record.
-    #[inline]
+    #[inline(always)]
     pub(super) fn unchanged_since(&self, word: u64) -> bool {
         word & CLEAN != 0 && self.word.load(Ordering::Acquire) == word
     }

@@ -42,7 +42,7 @@ pub struct BreakerPermit<'a> {
 }
 
 impl<'a> BreakerPermit<'a> {
-    #[inline]
+    #[inline(always)]
     pub(super) fn new(breaker: &'a CircuitBreaker, word: u64, ticket: Ticket) -> Self {
         BreakerPermit {
             breaker,
@@ -51,7 +51,7 @@ impl<'a> BreakerPermit<'a> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     fn finish(&mut self, outcome: Outcome) {
         if let Some(ticket) = self.ticket.take() {
             if ticket == Ticket::Closed {
@@ -91,7 +91,7 @@ impl<'a> BreakerPermit<'a> {
     /// breaker.try_acquire().unwrap().record_success();
     /// assert_eq!(breaker.status().failure_count, 0, "a success ends the streak");
     /// ```
-    #[inline]
+    #[inline(always)]
     pub fn record_success(mut self) {
         self.finish(Outcome::Success);
     }
@@ -124,7 +124,7 @@ impl<'a> BreakerPermit<'a> {
 }
 
 impl Drop for BreakerPermit<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
         if self.ticket.is_some() {
             self.dropped();

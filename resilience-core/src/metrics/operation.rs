@@ -70,7 +70,7 @@ impl OperationMetrics {
 
     /// A call succeeded after `attempts` attempts. The hot path: one relaxed add to this
     /// thread's shard when `attempts` is within the histogram.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn record_success(&self, attempts: u32) {
         self.record_attempts(attempts);
         #[cfg(feature = "metrics")]

@@ -35,7 +35,7 @@ impl<const N: usize> Sharded<N> {
         }
     }
 
-    #[inline]
+    #[inline(always)]
     pub(super) fn add(&self, index: usize, n: u64) {
         let owned = self.shards.len() - 1;
         let slot = thread_slot();
@@ -126,7 +126,7 @@ thread_local! {
     static SLOT: Slot = const { Slot(Cell::new(UNASSIGNED)) };
 }
 
-#[inline]
+#[inline(always)]
 fn thread_slot() -> usize {
     SLOT.try_with(|slot| match slot.0.get() {
         UNASSIGNED => claim_slot(&slot.0),
