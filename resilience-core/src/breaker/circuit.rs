@@ -74,15 +74,15 @@ fn word_of(machine: &Machine) -> u64 {
 
 impl CircuitBreaker {
     pub(crate) fn new(
-        service: &str,
-        operation: &str,
+        service: Arc<str>,
+        operation: Arc<str>,
         shared: Arc<Shared>,
         machine: Machine,
     ) -> Self {
         CircuitBreaker {
             word: AtomicU64::new(word_of(&machine)),
-            service: service.into(),
-            operation: operation.into(),
+            service,
+            operation,
             shared,
             machine: Mutex::new(machine),
         }

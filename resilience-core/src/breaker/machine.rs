@@ -10,6 +10,7 @@ use super::config::next_open_timeout;
 use super::persist::Record;
 use super::{BreakerControl, CircuitBreakerConfig, CircuitBreakerStatus, CircuitState};
 use crate::Clock;
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 /// A state change, for listeners.
@@ -67,7 +68,9 @@ pub(crate) struct Persisted {
 
 #[derive(Debug)]
 pub(crate) struct Machine {
-    config: CircuitBreakerConfig,
+    /// Shared between breakers with equal settings (see [`shared_config`]): a registry may hold
+    /// a hundred thousand breakers.
+    config: Arc<CircuitBreakerConfig>,
     state: CircuitState,
     control: BreakerControl,
     epoch: u64,
@@ -81,7 +84,8 @@ pub(crate) struct Machine {
 }
 
 impl Machine {
-    pub(crate) fn new(config: CircuitBreakerConfig) -> Self {
+    pub(crate) fn new(config: &CircuitBreakerConfig) -> Self {
+        let config = shared_config(config);
         Machine {
             current_timeout: config.reset_timeout,
             config,
@@ -108,11 +112,12 @@ impl Machine {
     }
 
     pub(crate) fn configure(&mut self, config: &CircuitBreakerConfig) {
-        if self.config == *config {
+        if *self.config == *config {
             return;
         }
-        let mut config = config.clone();
-        crate::overrides::repair_breaker(&mut config);
+        let mut repaired = config.clone();
+        crate::overrides::repair_breaker(&mut repaired);
+        let config = shared_config(&repaired);
         if self.state == CircuitState::Closed {
             self.current_timeout = config.reset_timeout;
         } else {
@@ -345,7 +350,7 @@ impl Machine {
     /// never more than its current timeout (in case the wall clock went backwards); a half-open
     /// one has no trial call in flight.
     pub(crate) fn restore(
-        config: CircuitBreakerConfig,
+        config: &CircuitBreakerConfig,
         record: &Record,
         now: Duration,
         unix_now: Duration,
@@ -384,5 +389,21 @@ fn millis_ceil(d: Duration) -> u64 {
         ms.saturating_add(1)
     } else {
         ms
+    }
+}
+
+/// `config` behind an `Arc`, shared with the breakers configured the same way last: programs
+/// give most of their breakers one configuration, and a copy per breaker would be most of a
+/// breaker's memory.
+fn shared_config(config: &CircuitBreakerConfig) -> Arc<CircuitBreakerConfig> {
+    static LAST: Mutex<Option<Arc<CircuitBreakerConfig>>> = Mutex::new(None);
+    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
+    match &*last {
+        Some(shared) if **shared == *config => Arc::clone(shared),
+        _ => {
+            let shared = Arc::new(config.clone());
+            *last = Some(Arc::clone(&shared));
+            shared
+        }
     }
 }

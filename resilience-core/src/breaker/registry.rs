@@ -6,11 +6,14 @@ use super::machine::Machine;
 use super::persist::{PersistStats, Store, Writer};
 use super::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerStatus, PersistError};
 use crate::{Clock, SystemClock};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
 
-type Map = HashMap<String, HashMap<String, Arc<CircuitBreaker>>>;
+// Ordered: `status()` then walks the breakers in key order with nothing to sort. Calls never
+// look breakers up here (they hold handles), so ordered look-ups cost nothing that matters.
+// Names are `Arc<str>` shared with the breakers themselves: one copy of each name.
+type Map = BTreeMap<Arc<str>, BTreeMap<Arc<str>, Arc<CircuitBreaker>>>;
 
 /// Every breaker of a program, keyed by (service, operation). Share it between managers with an
 /// `Arc`.
@@ -118,13 +121,19 @@ impl CircuitBreakerRegistry {
         let (now, unix_now) = (shared.clock.now(), shared.clock.unix_now());
         let mut map = Map::new();
         for (service, ops) in restored {
+            let service: Arc<str> = service.into();
             for (operation, record) in ops {
                 // Built directly in its restored state: loading announces no state change.
                 let machine =
-                    Machine::restore(CircuitBreakerConfig::default(), &record, now, unix_now);
-                let breaker =
-                    CircuitBreaker::new(&service, &operation, Arc::clone(&shared), machine);
-                map.entry(service.clone())
+                    Machine::restore(&CircuitBreakerConfig::default(), &record, now, unix_now);
+                let operation: Arc<str> = operation.into();
+                let breaker = CircuitBreaker::new(
+                    Arc::clone(&service),
+                    Arc::clone(&operation),
+                    Arc::clone(&shared),
+                    machine,
+                );
+                map.entry(Arc::clone(&service))
                     .or_default()
                     .insert(operation, Arc::new(breaker));
             }
@@ -168,19 +177,23 @@ impl CircuitBreakerRegistry {
             .breakers
             .write()
             .unwrap_or_else(PoisonError::into_inner);
-        Arc::clone(
-            map.entry(service.to_owned())
-                .or_default()
-                .entry(operation.to_owned())
-                .or_insert_with(|| {
-                    Arc::new(CircuitBreaker::new(
-                        service,
-                        operation,
-                        Arc::clone(&self.shared),
-                        Machine::new(CircuitBreakerConfig::default()),
-                    ))
-                }),
-        )
+        let service: Arc<str> = match map.get_key_value(service) {
+            Some((name, _)) => Arc::clone(name),
+            None => Arc::from(service),
+        };
+        let ops = map.entry(Arc::clone(&service)).or_default();
+        if let Some(b) = ops.get(operation) {
+            return Arc::clone(b); // created by another thread since the read above
+        }
+        let operation: Arc<str> = Arc::from(operation);
+        let breaker = Arc::new(CircuitBreaker::new(
+            service,
+            Arc::clone(&operation),
+            Arc::clone(&self.shared),
+            Machine::new(&CircuitBreakerConfig::default()),
+        ));
+        ops.insert(operation, Arc::clone(&breaker));
+        breaker
     }
 
     /// Records a success outside a guarded call (the original's API). While the breaker
@@ -227,12 +240,23 @@ impl CircuitBreakerRegistry {
     pub fn status(&self) -> BTreeMap<String, CircuitBreakerStatus> {
         let (now, unix_now) = (self.shared.clock.now(), self.shared.clock.unix_now());
         let map = self.breakers.read().unwrap_or_else(PoisonError::into_inner);
-        map.iter()
-            .flat_map(|(service, ops)| {
-                ops.iter()
-                    .map(move |(op, b)| (format!("{service}:{op}"), b.status_at(now, unix_now)))
-            })
-            .collect()
+        // The maps are ordered by (service, operation), which is the order of the
+        // "service:operation" keys but for rare names (a service name that is a prefix of
+        // another, followed by a character below ':'); the map's own stable sort fixes those in
+        // one pass over already sorted runs.
+        let mut all: Vec<(String, CircuitBreakerStatus)> =
+            Vec::with_capacity(map.values().map(BTreeMap::len).sum());
+        for (service, ops) in map.iter() {
+            for (op, breaker) in ops {
+                let mut key = String::with_capacity(service.len() + 1 + op.len());
+                key.push_str(service);
+                key.push(':');
+                key.push_str(op);
+                all.push((key, breaker.status_at(now, unix_now)));
+            }
+        }
+        drop(map);
+        BTreeMap::from_iter(all)
     }
 
     /// Closes the breaker of (service, operation) and clears its counters and open-timeout
