@@ -48,7 +48,7 @@ async fn async_fn_is_retried_with_waits_on_the_managers_clock() {
         timeout = "1s", manager = m)]
 async fn slow_then_fast(m: &RetryManager, calls: &AtomicU32) -> Result<&'static str, io::Error> {
     if calls.fetch_add(1, Ordering::SeqCst) == 0 {
-        tokio::time::sleep(Duration::from_secs(60)).await;
+        tokio::time::sleep(Duration::from_secs(60)).await; // paused time: no real wait
     }
     Ok("done")
 }
@@ -70,7 +70,7 @@ async fn an_attempt_past_its_timeout_fails_as_a_timeout_and_is_retried() {
 #[retry(component = "async", operation = "always_slow", max_attempts = 2, initial_delay = 0,
         timeout = 0.25, manager = m)]
 async fn always_slow(m: &RetryManager) -> Result<(), io::Error> {
-    tokio::time::sleep(Duration::from_secs(5)).await;
+    tokio::time::sleep(Duration::from_secs(5)).await; // paused time: no real wait
     Ok(())
 }
 

@@ -335,7 +335,7 @@ async fn ply_10_a_cancelled_call_is_neutral() {
     let cancelled = tokio::time::timeout(
         Duration::from_millis(10),
         m.execute_async("svc", "op", || async {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
+            tokio::time::sleep(Duration::from_secs(3600)).await; // paused time: hangs until cancelled
             Err::<(), _>(transient())
         }),
     )
@@ -352,7 +352,7 @@ async fn ply_10_a_cancelled_call_is_neutral() {
     let cancelled = tokio::time::timeout(
         Duration::from_millis(10),
         m.execute_async("svc", "op", || async {
-            tokio::time::sleep(Duration::from_secs(3600)).await;
+            tokio::time::sleep(Duration::from_secs(3600)).await; // paused time: hangs until cancelled
             Ok::<(), io::Error>(())
         }),
     )
