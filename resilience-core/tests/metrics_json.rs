@@ -7,7 +7,11 @@ use resilience_core::{
 };
 use std::io::{Error, ErrorKind};
 
-const DOC: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md");
+/// The files that show the example: the metrics documentation and the README.
+const DOCS: [&str; 2] = [
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../docs/metrics.md"),
+    concat!(env!("CARGO_MANIFEST_DIR"), "/../README.md"),
+];
 const START: &str = "<!-- snapshot-example:start -->\n```json\n";
 const END: &str = "```\n<!-- snapshot-example:end -->";
 
@@ -105,20 +109,25 @@ fn a_snapshot_reads_back_from_its_json() {
 #[test]
 fn the_documented_example_is_the_real_output() {
     let actual = serde_json::to_string_pretty(&example_run()).unwrap() + "\n";
-    let doc = std::fs::read_to_string(DOC).unwrap();
-    let start = doc.find(START).expect("start marker in docs/metrics.md") + START.len();
-    let end = start
-        + doc[start..]
-            .find(END)
-            .expect("end marker in docs/metrics.md");
-    if doc[start..end] == actual {
-        return;
+    for path in DOCS {
+        let doc = std::fs::read_to_string(path).unwrap();
+        let start = doc
+            .find(START)
+            .unwrap_or_else(|| panic!("start marker in {path}"))
+            + START.len();
+        let end = start
+            + doc[start..]
+                .find(END)
+                .unwrap_or_else(|| panic!("end marker in {path}"));
+        if doc[start..end] == actual {
+            continue;
+        }
+        if std::env::var_os("BLESS").is_some() {
+            std::fs::write(path, format!("{}{actual}{}", &doc[..start], &doc[end..])).unwrap();
+            continue;
+        }
+        panic!(
+            "{path} shows an outdated snapshot; rerun with BLESS=1 to write this one:\n{actual}"
+        );
     }
-    if std::env::var_os("BLESS").is_some() {
-        std::fs::write(DOC, format!("{}{actual}{}", &doc[..start], &doc[end..])).unwrap();
-        return;
-    }
-    panic!(
-        "docs/metrics.md shows an outdated snapshot; rerun with BLESS=1 to write this one:\n{actual}"
-    );
 }
