@@ -198,7 +198,7 @@ pub(crate) fn known_category_along_chain(err: &(dyn Error + 'static)) -> Option<
     errors_along_chain(err).find_map(known_category)
 }
 
-fn known_retry_after_along_chain(err: &(dyn Error + 'static)) -> Option<Duration> {
+pub(crate) fn known_retry_after_along_chain(err: &(dyn Error + 'static)) -> Option<Duration> {
     errors_along_chain(err).find_map(known_retry_after)
 }
 

@@ -2,3 +2,6 @@
 
 #[cfg(feature = "reqwest")]
 mod reqwest;
+
+#[cfg(feature = "anyhow")]
+mod anyhow;
