@@ -965,10 +965,9 @@ impl<'m, Mode> Call<'m, Mode> {
     /// assert_eq!(clock.sleeps(), [Duration::from_secs(1), Duration::from_secs(2)]);
     /// ```
     pub fn max_elapsed(mut self, limit: Duration) -> Self {
+        // The call reads the clock at its start because its own spec has a deadline; the
+        // manager-wide flag stays as it was, so calls without one keep not reading it.
         self.spec.retry.max_elapsed = Some(limit);
-        if !limit.is_zero() {
-            self.manager.deadlines.store(true, Ordering::Relaxed);
-        }
         self
     }
 

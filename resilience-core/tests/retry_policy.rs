@@ -329,3 +329,71 @@ async fn an_async_fn_using_execute_async_can_be_spawned() {
     let handle = tokio::spawn(fetch_with_retry(Arc::clone(&manager), 21));
     assert_eq!(handle.await.unwrap().unwrap(), 42);
 }
+
+/// A manual clock that counts how often it is read.
+#[derive(Debug, Default)]
+struct CountingClock {
+    inner: ManualClock,
+    reads: std::sync::atomic::AtomicU32,
+}
+
+impl resilience_core::Clock for CountingClock {
+    fn now(&self) -> Duration {
+        self.reads
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.inner.now()
+    }
+    fn unix_now(&self) -> Duration {
+        self.inner.unix_now()
+    }
+    fn sleep(&self, d: Duration) {
+        self.inner.sleep(d)
+    }
+    fn sleep_async(&self, d: Duration) -> resilience_core::Sleep {
+        self.inner.sleep_async(d)
+    }
+}
+
+#[test]
+fn a_per_call_deadline_does_not_make_other_calls_read_the_clock() {
+    let clock = Arc::new(CountingClock::default());
+    let m = RetryManager::builder()
+        .clock(SharedClock(Arc::clone(&clock)))
+        .build()
+        .unwrap();
+    let _: Result<u8, TestError> = m
+        .call("svc", "op")
+        .max_elapsed(Duration::from_secs(5))
+        .run(|| Ok(1));
+    let before = clock.reads.load(std::sync::atomic::Ordering::Relaxed);
+    assert!(
+        before >= 1,
+        "the call with a deadline reads the clock at its start"
+    );
+    for _ in 0..10 {
+        let _: Result<u8, TestError> = m.execute("svc", "op", || Ok(1));
+    }
+    assert_eq!(
+        clock.reads.load(std::sync::atomic::Ordering::Relaxed),
+        before
+    );
+}
+
+/// Lets the test keep the counting clock while the manager owns a handle to it.
+#[derive(Debug)]
+struct SharedClock(Arc<CountingClock>);
+
+impl resilience_core::Clock for SharedClock {
+    fn now(&self) -> Duration {
+        self.0.now()
+    }
+    fn unix_now(&self) -> Duration {
+        self.0.unix_now()
+    }
+    fn sleep(&self, d: Duration) {
+        self.0.sleep(d)
+    }
+    fn sleep_async(&self, d: Duration) -> resilience_core::Sleep {
+        self.0.sleep_async(d)
+    }
+}

@@ -1,6 +1,7 @@
 //! The counters of one (component, operation), written by the attempt driver.
 //!
-//! The hot path (a call that succeeds at once) is one relaxed add to the calling thread's shard.
+//! The hot path (a call that succeeds at once) is one add to the calling thread's own shard: a
+//! plain load and store, no locked instruction (see `shard.rs`).
 //! Nothing that can be derived is counted twice: calls come from the histogram, successes are
 //! calls minus failures, attempts are the histogram weighted by its bucket (plus a cold counter
 //! for calls past the last bucket).
@@ -68,8 +69,8 @@ impl OperationMetrics {
         }
     }
 
-    /// A call succeeded after `attempts` attempts. The hot path: one relaxed add to this
-    /// thread's shard when `attempts` is within the histogram.
+    /// A call succeeded after `attempts` attempts. The hot path: one add to this thread's own
+    /// shard when `attempts` is within the histogram.
     #[inline(always)]
     pub(crate) fn record_success(&self, attempts: u32) {
         self.record_attempts(attempts);
