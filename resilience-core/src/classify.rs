@@ -281,16 +281,7 @@ mod tests {
     #[cfg(feature = "reqwest")]
     mod reqwest_errors {
         use super::*;
-
-        fn status_error(status: u16) -> reqwest::Error {
-            let response = http::Response::builder()
-                .status(status)
-                .body("")
-                .expect("valid response");
-            reqwest::Response::from(response)
-                .error_for_status()
-                .expect_err("an error status")
-        }
+        use crate::integrations::reqwest::test_support::status_error;
 
         /// An application error with a reqwest error as its `source()`.
         #[derive(Debug)]

@@ -107,12 +107,11 @@ fn transfer_category(err: &reqwest::Error) -> Option<ErrorCategory> {
     None
 }
 
+/// Errors of the kinds reqwest reports, for this crate's tests.
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use std::net::{Ipv4Addr, TcpListener};
-
-    fn status_error(status: u16) -> reqwest::Error {
+pub(crate) mod test_support {
+    /// The error `error_for_status` gives for an answer with `status`.
+    pub(crate) fn status_error(status: u16) -> reqwest::Error {
         let response = http::Response::builder()
             .status(status)
             .body("")
@@ -121,6 +120,13 @@ mod tests {
             .error_for_status()
             .expect_err("an error status")
     }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_support::status_error;
+    use super::*;
+    use std::net::{Ipv4Addr, TcpListener};
 
     #[test]
     fn error_for_status_is_classified_by_its_code() {
