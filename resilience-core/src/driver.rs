@@ -300,11 +300,6 @@ impl<'h> CallState<'h> {
             self.manager.clock().sleep_async(delay).await;
         }
     }
-
-    /// Attempts made so far.
-    pub fn attempts(&self) -> u32 {
-        self.attempts
-    }
 }
 
 struct DisplayError<'a>(Option<&'a (dyn std::error::Error + 'static)>);

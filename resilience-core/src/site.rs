@@ -34,16 +34,6 @@ impl Site {
         &self.spec
     }
 
-    /// The component name.
-    pub fn component(&self) -> &'static str {
-        self.component
-    }
-
-    /// The operation name.
-    pub fn operation(&self) -> &'static str {
-        self.operation
-    }
-
     /// The handle of this site's operation in `manager`: cached for the first manager the site
     /// runs with (in practice the only one), looked up for any other.
     #[inline(always)]
