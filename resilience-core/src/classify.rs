@@ -67,6 +67,28 @@ pub trait Classify {
     }
 }
 
+// The runtime's own errors, classified here so that the errors themselves stay plain data.
+impl Classify for crate::AttemptTimedOut {
+    fn category(&self) -> ErrorCategory {
+        ErrorCategory::Timeout
+    }
+    fn as_error(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self)
+    }
+}
+
+impl Classify for crate::CircuitOpenError {
+    fn category(&self) -> ErrorCategory {
+        ErrorCategory::Unavailable
+    }
+    fn retry_after(&self) -> Option<Duration> {
+        (!self.is_forced()).then_some(self.remaining())
+    }
+    fn as_error(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        Some(self)
+    }
+}
+
 impl<T: Classify + ?Sized> Classify for &T {
     fn category(&self) -> ErrorCategory {
         (**self).category()

@@ -26,39 +26,35 @@
 
 pub mod backoff;
 mod breaker;
+mod call;
 mod category;
 mod classifier;
 mod classify;
 mod clock;
-mod config;
-pub mod config_json;
-mod driver;
 mod error;
 mod global;
 mod integrations;
 mod manager;
 mod metrics;
-mod overrides;
+mod policy;
 mod rng;
-mod site;
 
 pub use self::metrics::{MetricsSnapshot, OperationSnapshot, ATTEMPT_BUCKETS};
 pub use backoff::{Backoff, DelaySchedule, Jitter};
 pub use breaker::{
-    BreakerControl, BreakerPermit, CircuitBreaker, CircuitBreakerConfig, CircuitBreakerRegistry,
-    CircuitBreakerRegistryBuilder, CircuitBreakerStatus, CircuitOpenError, CircuitState,
-    PersistError, PersistStats, StateChange,
+    BreakerControl, BreakerPermit, CircuitBreaker, CircuitBreakerRegistry,
+    CircuitBreakerRegistryBuilder, CircuitBreakerStatus, CircuitState, PersistError, PersistStats,
+    StateChange,
 };
+pub use call::{RetryEvent, RetryHook};
 pub use category::{CategorySet, ErrorCategory};
 pub use classifier::ErrorClassifier;
 pub use classify::Classify;
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
-pub use config::{NonRetryable, RetryConfig};
-pub use error::{AttemptTimedOut, ConfigError};
+pub use error::{AttemptTimedOut, CircuitOpenError, ConfigError};
 pub use global::{global, set_global};
-pub use manager::{
-    Call, Guarded, Operation, RetryEvent, RetryHook, RetryManager, RetryManagerBuilder, Unguarded,
-};
+pub use manager::{Call, Guarded, Operation, RetryManager, RetryManagerBuilder, Unguarded};
+pub use policy::{CircuitBreakerConfig, NonRetryable, RetryConfig};
 pub use rng::Rng;
 
 #[cfg(feature = "macros")]
@@ -68,11 +64,10 @@ pub use resilience_macros::{retry, Classify};
 /// changes without notice.
 #[doc(hidden)]
 pub mod __private {
-    pub use crate::driver::{CallSpec, CallState, Next, Permit};
+    pub use crate::call::{CallSpec, CallState, Next, OperationHandle, Permit};
     pub use crate::global::global;
-    pub use crate::manager::OperationHandle;
-    pub use crate::overrides::{BreakerOverrides, RetryOverrides};
-    pub use crate::site::{HandleRef, Site};
+    pub use crate::manager::{engine, HandleRef, Site};
+    pub use crate::policy::{BreakerOverrides, CallOverrides, RetryOverrides};
     pub use crate::{
         AttemptTimedOut, CircuitOpenError, Classify, ErrorCategory, Jitter, RetryManager,
     };

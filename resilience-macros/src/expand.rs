@@ -146,7 +146,7 @@ fn function(s: &Settings, func: ItemFn) -> TokenStream {
             #manager
             let __resilience_handle = __RESILIENCE_SITE.handle(__resilience_manager);
             let mut __resilience_call = #p::CallState::new(
-                __resilience_manager,
+                #p::engine(__resilience_manager),
                 &__resilience_handle,
                 __RESILIENCE_SITE.spec(),
             );
@@ -283,7 +283,12 @@ fn call_spec(
     if spec_fields.is_empty() {
         quote!(#p::CallSpec::GUARDED)
     } else {
-        quote!(#p::CallSpec { #(#spec_fields,)* ..#p::CallSpec::GUARDED })
+        quote! {
+            #p::CallSpec {
+                policy: #p::CallOverrides { #(#spec_fields,)* ..#p::CallOverrides::GUARDED },
+                ..#p::CallSpec::GUARDED
+            }
+        }
     }
 }
 

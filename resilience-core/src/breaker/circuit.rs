@@ -11,10 +11,9 @@ use super::listener::EventBus;
 use super::machine::{Machine, Refusal, Ticket, Transition};
 use super::permit::BreakerPermit;
 use super::persist::Sink;
-use super::{
-    BreakerControl, CircuitBreakerConfig, CircuitBreakerStatus, CircuitOpenError, CircuitState,
-};
-use crate::Clock;
+use super::{BreakerControl, CircuitBreakerStatus, CircuitState};
+use crate::policy::CircuitBreakerConfig;
+use crate::{CircuitOpenError, Clock};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;

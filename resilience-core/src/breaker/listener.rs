@@ -6,9 +6,11 @@
 //! even a call that changes its state: that change is delivered after the listener returns).
 
 use super::CircuitState;
+use parking_lot::{Mutex, RwLock};
 use std::collections::VecDeque;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, Mutex, PoisonError, RwLock};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 /// One state change of one breaker, as listeners see it.
 ///
@@ -41,6 +43,10 @@ pub struct StateChange<'a> {
 
 pub(crate) type Listener = Arc<dyn Fn(&StateChange<'_>) + Send + Sync>;
 
+/// Names one listener, so that whoever added it can remove it again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ListenerId(u64);
+
 struct Queued {
     service: Arc<str>,
     operation: Arc<str>,
@@ -51,7 +57,8 @@ struct Queued {
 /// The listeners of a registry and the changes waiting to reach them.
 #[derive(Default)]
 pub(crate) struct EventBus {
-    listeners: RwLock<Vec<Listener>>,
+    listeners: RwLock<Vec<(ListenerId, Listener)>>,
+    next_id: AtomicU64,
     queue: Mutex<VecDeque<Queued>>,
     delivering: Mutex<()>,
 }
@@ -63,11 +70,15 @@ impl std::fmt::Debug for EventBus {
 }
 
 impl EventBus {
-    pub(crate) fn add(&self, listener: Listener) {
-        self.listeners
-            .write()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push(listener);
+    pub(crate) fn add(&self, listener: Listener) -> ListenerId {
+        let id = ListenerId(self.next_id.fetch_add(1, Ordering::Relaxed));
+        self.listeners.write().push((id, listener));
+        id
+    }
+
+    /// Removes a listener; a delivery already under way may still call it once.
+    pub(crate) fn remove(&self, id: ListenerId) {
+        self.listeners.write().retain(|(each, _)| *each != id);
     }
 
     /// Queues a change; called with the breaker's lock held.
@@ -78,22 +89,19 @@ impl EventBus {
         from: CircuitState,
         to: CircuitState,
     ) {
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .push_back(Queued {
-                service: Arc::clone(service),
-                operation: Arc::clone(operation),
-                from,
-                to,
-            });
+        self.queue.lock().push_back(Queued {
+            service: Arc::clone(service),
+            operation: Arc::clone(operation),
+            from,
+            to,
+        });
     }
 
     /// Delivers every queued change, unless another thread (or this one, from inside a
     /// listener) is already delivering: that thread will deliver them.
     pub(crate) fn deliver(&self) {
         loop {
-            let Ok(guard) = self.delivering.try_lock() else {
+            let Some(guard) = self.delivering.try_lock() else {
                 return;
             };
             while let Some(change) = self.pop() {
@@ -109,17 +117,11 @@ impl EventBus {
     }
 
     fn pop(&self) -> Option<Queued> {
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .pop_front()
+        self.queue.lock().pop_front()
     }
 
     fn queue_is_empty(&self) -> bool {
-        self.queue
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .is_empty()
+        self.queue.lock().is_empty()
     }
 
     fn deliver_one(&self, q: &Queued) {
@@ -147,11 +149,12 @@ impl EventBus {
             from: q.from,
             to: q.to,
         };
-        let listeners = self
+        let listeners: Vec<Listener> = self
             .listeners
             .read()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone();
+            .iter()
+            .map(|(_, l)| Arc::clone(l))
+            .collect();
         for listener in listeners {
             // A panicking listener must not unwind into the call that changed the state (which
             // may itself be unwinding, from a panicking attempt: a second panic would abort).

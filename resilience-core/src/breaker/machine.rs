@@ -6,9 +6,9 @@
 //! and its result counts only if the breaker is still in that epoch: a call admitted while closed
 //! that ends after the breaker opened (or went half-open) changes nothing.
 
-use super::config::next_open_timeout;
 use super::persist::Record;
-use super::{BreakerControl, CircuitBreakerConfig, CircuitBreakerStatus, CircuitState};
+use super::{BreakerControl, CircuitBreakerStatus, CircuitState};
+use crate::policy::{next_open_timeout, repair_breaker, CircuitBreakerConfig};
 use crate::Clock;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
@@ -116,7 +116,7 @@ impl Machine {
             return;
         }
         let mut repaired = config.clone();
-        crate::overrides::repair_breaker(&mut repaired);
+        repair_breaker(&mut repaired);
         let config = shared_config(&repaired);
         if self.state == CircuitState::Closed {
             self.current_timeout = config.reset_timeout;

@@ -9,7 +9,6 @@
 //! - [`persist`]: the versioned JSON state file and its background writer.
 
 mod circuit;
-mod config;
 mod error;
 mod listener;
 mod machine;
@@ -18,8 +17,8 @@ mod persist;
 mod registry;
 
 pub use circuit::CircuitBreaker;
-pub use config::CircuitBreakerConfig;
-pub use error::{CircuitOpenError, PersistError};
+pub use error::PersistError;
+pub(crate) use listener::ListenerId;
 pub use listener::StateChange;
 pub use permit::BreakerPermit;
 pub use persist::PersistStats;

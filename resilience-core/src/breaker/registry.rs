@@ -1,10 +1,11 @@
 //! The registry of breakers, keyed by (service, operation), and its builder.
 
 use super::circuit::Shared;
-use super::listener::{EventBus, StateChange};
+use super::listener::{EventBus, Listener, ListenerId, StateChange};
 use super::machine::Machine;
 use super::persist::{PersistStats, Store, Writer};
-use super::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerStatus, PersistError};
+use super::{CircuitBreaker, CircuitBreakerStatus, PersistError};
+use crate::policy::{key, CircuitBreakerConfig};
 use crate::{Clock, SystemClock};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -242,17 +243,13 @@ impl CircuitBreakerRegistry {
         let map = self.breakers.read().unwrap_or_else(PoisonError::into_inner);
         // The maps are ordered by (service, operation), which is the order of the
         // "service:operation" keys but for rare names (a service name that is a prefix of
-        // another, followed by a character below ':'); the map's own stable sort fixes those in
-        // one pass over already sorted runs.
+        // another, followed by a character below ':', or an escaped one); the map's own stable
+        // sort fixes those in one pass over already sorted runs.
         let mut all: Vec<(String, CircuitBreakerStatus)> =
             Vec::with_capacity(map.values().map(BTreeMap::len).sum());
         for (service, ops) in map.iter() {
             for (op, breaker) in ops {
-                let mut key = String::with_capacity(service.len() + 1 + op.len());
-                key.push_str(service);
-                key.push(':');
-                key.push_str(op);
-                all.push((key, breaker.status_at(now, unix_now)));
+                all.push((key(service, op), breaker.status_at(now, unix_now)));
             }
         }
         drop(map);
@@ -320,6 +317,28 @@ impl CircuitBreakerRegistry {
     /// ```
     pub fn on_state_change(&self, listener: impl Fn(&StateChange<'_>) + Send + Sync + 'static) {
         self.shared.events.add(Arc::new(listener));
+    }
+
+    /// Adds a listener that its owner removes again (a manager, when it is dropped).
+    pub(crate) fn add_listener(&self, listener: Listener) -> ListenerId {
+        self.shared.events.add(listener)
+    }
+
+    /// Removes a listener added with [`add_listener`](Self::add_listener).
+    pub(crate) fn remove_listener(&self, id: ListenerId) {
+        self.shared.events.remove(id);
+    }
+
+    /// A breaker for (service, operation) that is not in the registry: never listed, never
+    /// persisted. Calls that bypass their breaker hold one so that their handle has the same
+    /// shape as every other; nothing ever asks it anything.
+    pub(crate) fn detached_breaker(&self, service: &str, operation: &str) -> Arc<CircuitBreaker> {
+        Arc::new(CircuitBreaker::new(
+            Arc::from(service),
+            Arc::from(operation),
+            Arc::clone(&self.shared),
+            Machine::new(&CircuitBreakerConfig::default()),
+        ))
     }
 
     /// Waits until every change made so far is in the state file. `Ok` at once without a state

@@ -29,7 +29,7 @@ pub struct RetryConfig {
     pub max_attempts: u32,
     /// Delay before the first retry.
     pub initial_delay: Duration,
-    /// No delay is ever longer, jitter and `retry_after` hints included.
+    /// No delay is ever longer, jitter, `retry_after` hints and per-category schedules included.
     pub max_delay: Duration,
     /// Growth of the delay per retry; at least 1.
     pub backoff_factor: f64,
@@ -111,13 +111,29 @@ impl RetryConfig {
         }
     }
 
-    /// The delay schedule used after an error of `category`.
+    /// The delay schedule used after an error of `category`. A category's own schedule is
+    /// capped by this config's `max_delay` too: no delay is ever longer.
+    ///
+    /// ```
+    /// use resilience_core::{Backoff, ErrorCategory, RetryConfig};
+    /// use std::time::Duration;
+    /// let config = RetryConfig { max_delay: Duration::from_secs(5), ..RetryConfig::default() }
+    ///     .with_category_backoff(
+    ///         ErrorCategory::RateLimit,
+    ///         Backoff { initial_delay: Duration::from_secs(30), max_delay: Duration::from_secs(60), ..Backoff::default() },
+    ///     );
+    /// let backoff = config.backoff_for(ErrorCategory::RateLimit);
+    /// assert_eq!((backoff.initial_delay, backoff.max_delay), (Duration::from_secs(5), Duration::from_secs(5)));
+    /// ```
     pub fn backoff_for(&self, category: ErrorCategory) -> Backoff {
-        self.category_backoff
-            .iter()
-            .find(|(c, _)| *c == category)
-            .map(|(_, b)| *b)
-            .unwrap_or_else(|| self.backoff())
+        match self.category_backoff.iter().find(|(c, _)| *c == category) {
+            Some((_, own)) => Backoff {
+                initial_delay: own.initial_delay.min(self.max_delay),
+                max_delay: own.max_delay.min(self.max_delay),
+                ..*own
+            },
+            None => self.backoff(),
+        }
     }
 
     /// The delays this config waits before retries 1 ..= `max_attempts - 1`, drawn from `rng`.

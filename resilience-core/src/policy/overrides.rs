@@ -1,7 +1,8 @@
 //! Partial configurations: what a call site, a builder call or a per-operation JSON entry sets,
-//! laid over the manager's defaults.
+//! laid over the manager's defaults, and the repairs of values that break a rule.
 
-use crate::{CircuitBreakerConfig, Jitter, RetryConfig};
+use super::{CircuitBreakerConfig, RetryConfig};
+use crate::Jitter;
 use std::time::Duration;
 
 /// Retry settings given at one level (call site, per-operation entry); `None` keeps the value
@@ -42,11 +43,6 @@ impl RetryOverrides {
             config.max_elapsed = self.max_elapsed;
         }
     }
-
-    /// Whether nothing is set.
-    pub fn is_empty(&self) -> bool {
-        *self == RetryOverrides::NONE
-    }
 }
 
 /// Breaker settings given at one level; `None` keeps the value from the level below.
@@ -84,10 +80,39 @@ impl BreakerOverrides {
         );
         set(&mut config.max_open_timeout, self.max_open_timeout);
     }
+}
 
-    /// Whether nothing is set.
-    pub fn is_empty(&self) -> bool {
-        *self == BreakerOverrides::NONE
+/// Everything one call asks for on top of the manager's settings: `#[retry(...)]` arguments, or
+/// a `call(..)` builder's. Const-constructible, so `#[retry]` builds it at compile time.
+#[doc(hidden)]
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct CallOverrides {
+    /// Replaces the manager's retry settings for this call (the original's `config=`); the
+    /// per-operation entry is then not used for retries. Boxed: most calls override nothing.
+    pub retry_base: Option<Box<RetryConfig>>,
+    /// Retry values set at the call site.
+    pub retry: RetryOverrides,
+    /// Replaces the manager's breaker settings for this call's breaker.
+    pub breaker_base: Option<Box<CircuitBreakerConfig>>,
+    /// Breaker values set at the call site.
+    pub breaker: BreakerOverrides,
+    /// Whether the call goes through its breaker.
+    pub use_breaker: bool,
+}
+
+impl CallOverrides {
+    /// A call through the breaker with nothing overridden.
+    pub const GUARDED: CallOverrides = CallOverrides {
+        retry_base: None,
+        retry: RetryOverrides::NONE,
+        breaker_base: None,
+        breaker: BreakerOverrides::NONE,
+        use_breaker: true,
+    };
+
+    /// Whether this call sets anything of its breaker's settings.
+    pub(crate) fn sets_breaker(&self) -> bool {
+        self.use_breaker && (self.breaker_base.is_some() || self.breaker != BreakerOverrides::NONE)
     }
 }
 

@@ -1,49 +1,17 @@
 //! The attempt driver: every decision of a retried call (breaker permit, classification, delay,
 //! deadline, metrics, events) in one place, shared by the manager's loops and by the code
-//! `#[retry]` generates. The loops around it only run the body and sleep.
+//! `#[retry]` generates. The loops around it only run the body and sleep. It learns its policy
+//! from the engine, never from the manager above it.
 //!
 //! The names of the `tracing` fields below (component, operation, attempt, attempts, delay_ms,
 //! category, error) are a documented interface (`docs/metrics.md`): logs are filtered on them.
 
+use super::handle::{OperationHandle, Policy};
+use super::{CallSpec, Engine, RetryEvent};
 use crate::breaker::BreakerPermit;
-use crate::manager::{OperationHandle, Policy, RetryEvent};
-use crate::{CircuitOpenError, Classify, ErrorCategory, RetryManager};
+use crate::{CircuitOpenError, Classify, ErrorCategory};
 use std::sync::Arc;
 use std::time::Duration;
-
-/// What a call site asks for on top of the manager's settings.
-#[doc(hidden)]
-#[derive(Clone, Default)]
-pub struct CallSpec {
-    /// Replaces the manager's retry settings for this call (the original's `config=`).
-    pub retry_base: Option<Box<crate::RetryConfig>>,
-    /// Retry values set at the call site.
-    pub retry: crate::overrides::RetryOverrides,
-    /// Replaces the manager's breaker settings for this call.
-    pub breaker_base: Option<Box<crate::CircuitBreakerConfig>>,
-    /// Breaker values set at the call site.
-    pub breaker: crate::overrides::BreakerOverrides,
-    /// Whether the call goes through its breaker.
-    pub use_breaker: bool,
-    /// Called before each retry, after the manager's own hook.
-    pub on_retry: Option<crate::manager::RetryHook>,
-}
-
-impl CallSpec {
-    /// A call through the breaker with nothing overridden. (The bases are boxed: a spec lives
-    /// in every call's future, and most calls override nothing.)
-    pub const GUARDED: CallSpec = CallSpec {
-        retry_base: None,
-        retry: crate::overrides::RetryOverrides::NONE,
-        breaker_base: None,
-        breaker: crate::overrides::BreakerOverrides::NONE,
-        use_breaker: true,
-        on_retry: None,
-    };
-}
-
-/// [`CallSpec::GUARDED`] at a fixed address, for calls that override nothing.
-pub(crate) static GUARDED_SPEC: CallSpec = CallSpec::GUARDED;
 
 /// What to do after a failed attempt.
 #[doc(hidden)]
@@ -64,7 +32,7 @@ pub struct Permit<'h>(Option<BreakerPermit<'h>>);
 /// The state of one retried call.
 #[doc(hidden)]
 pub struct CallState<'h> {
-    manager: &'h RetryManager,
+    engine: &'h Engine,
     handle: &'h OperationHandle,
     spec: &'h CallSpec,
     policy: Option<Arc<Policy>>,
@@ -77,11 +45,11 @@ impl<'h> CallState<'h> {
     /// Starts a call. Reads the clock only when some configuration has an overall deadline
     /// (the manager's, or this call site's own `max_elapsed`).
     #[inline(always)]
-    pub fn new(manager: &'h RetryManager, handle: &'h OperationHandle, spec: &'h CallSpec) -> Self {
-        let started = (manager.has_deadlines() || spec.retry.max_elapsed.is_some())
-            .then(|| manager.clock().now());
+    pub fn new(engine: &'h Engine, handle: &'h OperationHandle, spec: &'h CallSpec) -> Self {
+        let started = (engine.has_deadlines() || spec.policy.retry.max_elapsed.is_some())
+            .then(|| engine.clock().now());
         CallState {
-            manager,
+            engine,
             handle,
             spec,
             policy: None,
@@ -94,7 +62,7 @@ impl<'h> CallState<'h> {
     /// Asks the breaker for the next attempt. `Err` means the attempt must not run.
     #[inline(always)]
     pub fn admit(&mut self) -> Result<Permit<'h>, CircuitOpenError> {
-        let permit = if self.spec.use_breaker {
+        let permit = if self.spec.policy.use_breaker {
             Some(self.handle.breaker.try_acquire()?)
         } else {
             None
@@ -107,7 +75,7 @@ impl<'h> CallState<'h> {
     /// always admitted, so the caller's error type needs no `From<CircuitOpenError>`.
     #[inline]
     pub fn admit_unguarded(&mut self) -> Permit<'h> {
-        debug_assert!(!self.spec.use_breaker);
+        debug_assert!(!self.spec.policy.use_breaker);
         self.attempts += 1;
         Permit(None)
     }
@@ -138,16 +106,13 @@ impl<'h> CallState<'h> {
     /// whether and when to try again. The one retry decision, for every loop.
     #[cold]
     pub fn failed<E: Classify + ?Sized>(&mut self, permit: Permit<'h>, error: &E) -> Next {
-        let manager = self.manager;
-        let policy = Arc::clone(self.policy.get_or_insert_with(|| {
-            let (handle, spec) = (self.handle, self.spec);
-            let resolve = || manager.resolve_policy(handle, spec);
-            handle
-                .policy_cache
-                .get(spec, manager.generation(), resolve)
-                .unwrap_or_else(resolve)
-        }));
-        let category = manager.classifier().classify(error);
+        let engine = self.engine;
+        let (handle, spec) = (self.handle, self.spec);
+        let policy = Arc::clone(
+            self.policy
+                .get_or_insert_with(|| engine.policy(handle, spec)),
+        );
+        let category = engine.classifier().classify(error);
         let retryable = self.is_retryable(&policy, category, error);
 
         if let Some(p) = permit.0 {
@@ -172,11 +137,11 @@ impl<'h> CallState<'h> {
             None => policy.retry.backoff_for(category).delay(
                 self.attempts,
                 self.previous_delay,
-                manager.rng().next_f64(),
+                engine.rng().next_f64(),
             ),
         };
         if let (Some(limit), Some(started)) = (policy.retry.max_elapsed, self.started) {
-            let ends_at = manager.clock().now().saturating_add(delay);
+            let ends_at = engine.clock().now().saturating_add(delay);
             if ends_at > started.saturating_add(limit) {
                 tracing::warn!(
                     component = %self.handle.component,
@@ -211,7 +176,7 @@ impl<'h> CallState<'h> {
             error = %DisplayError(event.error),
             "attempt failed; retrying"
         );
-        manager.notify_retry(&event);
+        engine.notify_retry(&event);
         if let Some(hook) = &self.spec.on_retry {
             hook(&event);
         }
@@ -254,7 +219,7 @@ impl<'h> CallState<'h> {
         error: &E,
     ) -> bool {
         let by_category = self
-            .manager
+            .engine
             .classifier()
             .is_retryable(category)
             .unwrap_or_else(|| policy.retry.retryable_categories.contains(category));
@@ -290,14 +255,14 @@ impl<'h> CallState<'h> {
     /// Blocks for `delay` on the manager's clock; a zero delay returns at once.
     pub fn sleep(&self, delay: Duration) {
         if !delay.is_zero() {
-            self.manager.clock().sleep(delay);
+            self.engine.clock().sleep(delay);
         }
     }
 
     /// Waits `delay` on the manager's clock; a zero delay is ready at once.
     pub async fn sleep_async(&self, delay: Duration) {
         if !delay.is_zero() {
-            self.manager.clock().sleep_async(delay).await;
+            self.engine.clock().sleep_async(delay).await;
         }
     }
 }

@@ -1,9 +1,8 @@
 //! Call sites of `#[retry]`: each keeps the handle of its operation, so a call makes no map
 //! look-up.
 
-use crate::driver::CallSpec;
-use crate::manager::OperationHandle;
-use crate::RetryManager;
+use super::RetryManager;
+use crate::call::{CallSpec, Engine, OperationHandle};
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
@@ -50,15 +49,7 @@ impl Site {
 
     #[cold]
     fn lookup(&self, manager: &RetryManager) -> Arc<OperationHandle> {
-        let handle = manager.handle(self.component, self.operation);
-        if self.spec.use_breaker && !self.spec.breaker.is_empty() {
-            handle.breaker.configure(&manager.breaker_config(
-                self.component,
-                self.operation,
-                &self.spec,
-            ));
-        }
-        handle
+        manager.handle_for(self.component, self.operation, &self.spec)
     }
 }
 
@@ -78,4 +69,11 @@ impl Deref for HandleRef<'_> {
             HandleRef::Owned(h) => h,
         }
     }
+}
+
+/// The engine of the manager a `#[retry]` call runs with.
+#[doc(hidden)]
+#[inline(always)]
+pub fn engine(manager: &RetryManager) -> &Engine {
+    &manager.engine
 }

@@ -1,0 +1,126 @@
+//! The handle of one (component, operation): its breaker, its metrics, its cached policy, and
+//! whose breaker settings it runs with.
+
+use super::CallSpec;
+use crate::breaker::CircuitBreaker;
+use crate::metrics::OperationMetrics;
+use crate::policy::CallOverrides;
+use crate::RetryConfig;
+use parking_lot::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, OnceLock};
+
+/// The effective settings of one call.
+#[derive(Debug)]
+pub(crate) struct Policy {
+    pub(crate) retry: RetryConfig,
+}
+
+/// The breaker and metrics of one (component, operation), held by call sites so that a call
+/// needs no map look-up. Cheap to clone: a `#[retry]` site keeps a copy inline in its `static`,
+/// one pointer away from the breaker's state word.
+#[doc(hidden)]
+#[derive(Clone, Debug)]
+pub struct OperationHandle {
+    pub(crate) component: Arc<str>,
+    pub(crate) operation: Arc<str>,
+    /// The registry's breaker; for calls that bypass it, a detached one that nothing asks.
+    pub(crate) breaker: Arc<CircuitBreaker>,
+    /// Whether `breaker` is the registry's.
+    pub(crate) registered: bool,
+    pub(crate) metrics: Arc<OperationMetrics>,
+    /// The settings last resolved for calls with one particular spec (see [`PolicyCache`]).
+    pub(crate) policy_cache: Arc<PolicyCache>,
+    /// Whose breaker settings the breaker runs with; shared by every copy of the handle.
+    pub(crate) claim: Arc<BreakerClaim>,
+}
+
+impl OperationHandle {
+    /// A copy of this handle whose policy cache serves calls made with `spec`.
+    pub(crate) fn for_spec(&self, spec: &CallSpec) -> OperationHandle {
+        OperationHandle {
+            policy_cache: Arc::new(PolicyCache::for_spec(spec)),
+            ..self.clone()
+        }
+    }
+}
+
+/// The resolved settings of one operation for one call spec, kept until the manager's settings
+/// change, so that a failing call does not rebuild them (a map look-up and a clone).
+#[derive(Debug)]
+pub(crate) struct PolicyCache {
+    /// The spec the cached policy was resolved for, by address (specs of call sites are
+    /// statics; the address only identifies, it is never read through).
+    spec: usize,
+    resolved: Mutex<Option<(u64, Arc<Policy>)>>,
+}
+
+impl PolicyCache {
+    pub(crate) fn for_spec(spec: &CallSpec) -> Self {
+        PolicyCache {
+            spec: spec as *const CallSpec as usize,
+            resolved: Mutex::new(None),
+        }
+    }
+
+    /// The policy for `spec` at settings `generation`, resolved by `resolve` when not cached.
+    /// `None` when this cache is for another spec.
+    pub(crate) fn get(
+        &self,
+        spec: &CallSpec,
+        generation: u64,
+        resolve: impl FnOnce() -> Arc<Policy>,
+    ) -> Option<Arc<Policy>> {
+        if self.spec != spec as *const CallSpec as usize {
+            return None;
+        }
+        let mut slot = self.resolved.lock();
+        match &*slot {
+            Some((cached_at, policy)) if *cached_at == generation => Some(Arc::clone(policy)),
+            _ => {
+                let policy = resolve();
+                *slot = Some((generation, Arc::clone(&policy)));
+                Some(policy)
+            }
+        }
+    }
+}
+
+/// The breaker settings given by call sites for one operation. A breaker has one set of
+/// settings, so when two sites give one operation different `circuit_breaker(...)` values, the
+/// first site that runs keeps them and the other is told once, in the log.
+#[derive(Debug, Default)]
+pub(crate) struct BreakerClaim {
+    claimed: OnceLock<CallOverrides>,
+    warned: AtomicBool,
+}
+
+impl BreakerClaim {
+    /// Offers a call site's breaker settings. `true` when they are the operation's from now on
+    /// (the first offer), `false` when earlier ones stand.
+    pub(crate) fn offer(&self, call: &CallOverrides, service: &str, operation: &str) -> bool {
+        let offered = CallOverrides {
+            breaker_base: call.breaker_base.clone(),
+            breaker: call.breaker,
+            ..CallOverrides::GUARDED
+        };
+        let mut first = false;
+        let standing = self.claimed.get_or_init(|| {
+            first = true;
+            offered.clone()
+        });
+        if !first && *standing != offered && !self.warned.swap(true, Ordering::Relaxed) {
+            tracing::warn!(
+                component = %service,
+                operation = %operation,
+                "two call sites give this operation different circuit breaker settings; the first to run keeps them"
+            );
+        }
+        first
+    }
+
+    /// The breaker settings claimed by a call site, or none.
+    pub(crate) fn overrides(&self) -> &CallOverrides {
+        self.claimed.get().unwrap_or(&CallOverrides::GUARDED)
+    }
+}

@@ -1,0 +1,142 @@
+//! The handles of a manager's operations, and the one writer of their breakers' settings.
+//!
+//! A breaker's settings are written here only, always under the manager's configuration lock
+//! and always as [`resolve`] computes them from the settings as of that moment and the breaker
+//! settings claimed by the operation's first call site. So `configure_from_json`, the first use
+//! of an operation and a call site's `circuit_breaker(...)` cannot leave a breaker on old
+//! settings, whatever order they race in.
+
+use super::{HandleRef, RetryManager};
+use crate::call::{BreakerClaim, CallSpec, OperationHandle, PolicyCache, GUARDED_SPEC};
+use crate::policy::resolve;
+use std::collections::HashMap;
+use std::sync::Arc;
+
+/// Every operation's handle, by component then operation (so that a look-up borrows the names).
+pub(super) type Handles = HashMap<String, HashMap<String, Arc<OperationHandle>>>;
+
+impl RetryManager {
+    /// The handle of (component, operation), created on first use. `guarded`: the caller goes
+    /// through the breaker, so the handle must hold the registry's breaker (an operation only
+    /// ever called without one gets none there).
+    pub(crate) fn handle(
+        &self,
+        component: &str,
+        operation: &str,
+        guarded: bool,
+    ) -> Arc<OperationHandle> {
+        if let Some(h) = self
+            .handles
+            .read()
+            .get(component)
+            .and_then(|ops| ops.get(operation))
+        {
+            if h.registered || !guarded {
+                return Arc::clone(h);
+            }
+        }
+        self.create_handle(component, operation, guarded)
+    }
+
+    #[cold]
+    fn create_handle(
+        &self,
+        component: &str,
+        operation: &str,
+        guarded: bool,
+    ) -> Arc<OperationHandle> {
+        let _configuring = self.configuring.lock();
+        let mut map = self.handles.write();
+        let existing = map.get(component).and_then(|ops| ops.get(operation));
+        if let Some(h) = existing {
+            if h.registered || !guarded {
+                return Arc::clone(h); // made by another thread since the look-up
+            }
+        }
+        let handle = match existing {
+            // Called without a breaker so far: the same metrics and claim, now with a breaker.
+            Some(unguarded) => OperationHandle {
+                breaker: self.registry.get_breaker(component, operation),
+                registered: true,
+                policy_cache: Arc::new(PolicyCache::for_spec(&GUARDED_SPEC)),
+                ..OperationHandle::clone(unguarded)
+            },
+            None => OperationHandle {
+                component: component.into(),
+                operation: operation.into(),
+                breaker: if guarded {
+                    self.registry.get_breaker(component, operation)
+                } else {
+                    self.registry.detached_breaker(component, operation)
+                },
+                registered: guarded,
+                metrics: self.metrics.get(component, operation),
+                policy_cache: Arc::new(PolicyCache::for_spec(&GUARDED_SPEC)),
+                claim: Arc::new(BreakerClaim::default()),
+            },
+        };
+        if guarded {
+            self.write_breaker_settings(&handle);
+        }
+        let handle = Arc::new(handle);
+        map.entry(component.to_owned())
+            .or_default()
+            .insert(operation.to_owned(), Arc::clone(&handle));
+        handle
+    }
+
+    /// The handle a call site with `spec` uses: guarded or not as the site is, with the site's
+    /// breaker settings offered to the operation.
+    pub(crate) fn handle_for(
+        &self,
+        component: &str,
+        operation: &str,
+        spec: &CallSpec,
+    ) -> Arc<OperationHandle> {
+        let handle = self.handle(component, operation, spec.policy.use_breaker);
+        self.claim_breaker(&handle, spec);
+        handle
+    }
+
+    /// `handle`, or the operation's guarded handle when `handle` has no registered breaker; with
+    /// the call's breaker settings offered to the operation.
+    pub(crate) fn guarded<'a>(&self, handle: HandleRef<'a>, spec: &CallSpec) -> HandleRef<'a> {
+        let handle = if handle.registered {
+            handle
+        } else {
+            HandleRef::Owned(self.handle(&handle.component, &handle.operation, true))
+        };
+        self.claim_breaker(&handle, spec);
+        handle
+    }
+
+    fn claim_breaker(&self, handle: &OperationHandle, spec: &CallSpec) {
+        if !spec.policy.sets_breaker() {
+            return;
+        }
+        let _configuring = self.configuring.lock();
+        if handle
+            .claim
+            .offer(&spec.policy, &handle.component, &handle.operation)
+        {
+            self.write_breaker_settings(handle);
+        }
+    }
+
+    /// Sets `handle`'s breaker to the settings resolved as of now. Called with the
+    /// configuration lock held.
+    pub(super) fn write_breaker_settings(&self, handle: &OperationHandle) {
+        if !handle.registered {
+            return;
+        }
+        let settings = self.engine.settings();
+        let effective = resolve(
+            &settings,
+            &handle.component,
+            &handle.operation,
+            handle.claim.overrides(),
+        )
+        .repaired();
+        handle.breaker.configure(&effective.breaker);
+    }
+}

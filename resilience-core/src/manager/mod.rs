@@ -1,0 +1,363 @@
+//! The facade: [`RetryManager`], its builder, one-off calls ([`Call`]), held operations
+//! ([`Operation`]) and the `#[retry]` call sites ([`Site`]). Everything a call decides is the
+//! `call` layer's; everything it is configured with is the `policy` layer's.
+
+mod builder;
+mod call;
+mod handles;
+mod operation;
+mod site;
+
+pub use builder::RetryManagerBuilder;
+pub use call::{Call, Guarded, Unguarded};
+pub use operation::Operation;
+pub use site::{engine, HandleRef, Site};
+
+use crate::breaker::ListenerId;
+use crate::call::{
+    admit_guarded, run_async, run_blocking, CallSpec, CallState, Engine, GUARDED_SPEC,
+};
+use crate::metrics::MetricsRegistry;
+use crate::policy::{Document, Settings};
+use crate::{
+    CircuitBreakerRegistry, CircuitBreakerStatus, CircuitOpenError, Classify, ConfigError,
+    MetricsSnapshot, OperationSnapshot, RetryConfig,
+};
+use handles::Handles;
+use parking_lot::{Mutex, RwLock};
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::future::Future;
+use std::marker::PhantomData;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Retries, breakers and metrics for every operation of a program. The original's
+/// `EnhancedRetryManager`.
+///
+/// ```
+/// use resilience_core::RetryManager;
+///
+/// let manager = RetryManager::new();
+/// let mut calls = 0;
+/// let result: Result<u32, std::io::Error> = manager.execute("api", "fetch", || {
+///     calls += 1;
+///     if calls < 2 { Err(std::io::ErrorKind::ConnectionReset.into()) } else { Ok(7) }
+/// });
+/// assert_eq!(result.unwrap(), 7);
+/// assert_eq!(manager.metrics().get("api", "fetch").unwrap().attempts, 2);
+/// ```
+pub struct RetryManager {
+    id: u64,
+    engine: Engine,
+    registry: Arc<CircuitBreakerRegistry>,
+    metrics: Arc<MetricsRegistry>,
+    handles: RwLock<Handles>,
+    /// Serializes configuration and breaker settings; see the `handles` module.
+    configuring: Mutex<()>,
+    /// This manager's listener on the registry, removed when the manager is dropped (a registry
+    /// shared by many managers must not collect the listeners of the dead ones).
+    listener: ListenerId,
+}
+
+impl RetryManager {
+    /// A manager with the default settings, the system clock and a fresh in-memory registry.
+    pub fn new() -> Self {
+        // The defaults are valid by construction (a test checks it), so no validation and no
+        // panic path.
+        RetryManagerBuilder::default().build_unchecked()
+    }
+
+    /// A builder for the original's constructor arguments.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerConfig, RetryConfig, RetryManager};
+    /// let manager = RetryManager::builder()
+    ///     .default_config(RetryConfig { max_attempts: 5, ..RetryConfig::default() })
+    ///     .circuit_breaker_config(CircuitBreakerConfig { failure_threshold: 3, ..Default::default() })
+    ///     .build()
+    ///     .unwrap();
+    /// # let _ = manager;
+    /// ```
+    pub fn builder() -> RetryManagerBuilder {
+        RetryManagerBuilder::default()
+    }
+
+    fn from_parts(engine: Engine, registry: Arc<CircuitBreakerRegistry>) -> RetryManager {
+        static NEXT_ID: AtomicU64 = AtomicU64::new(1);
+        let metrics = Arc::new(MetricsRegistry::default());
+        // Breaker transitions are counted in this manager's figures. Weak: a delivery already
+        // under way when the manager is dropped may still call the listener once.
+        let transitions_to = Arc::downgrade(&metrics);
+        let listener = registry.add_listener(Arc::new(move |change| {
+            if let Some(op) = transitions_to
+                .upgrade()
+                .and_then(|m| m.find(change.service, change.operation))
+            {
+                op.record_transition(change.from, change.to);
+            }
+        }));
+        RetryManager {
+            id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
+            engine,
+            registry,
+            metrics,
+            handles: RwLock::new(HashMap::new()),
+            configuring: Mutex::new(()),
+            listener,
+        }
+    }
+
+    /// This manager's number: call sites cache their handle for one manager.
+    pub(crate) fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// The breaker registry this manager uses.
+    pub fn circuit_breaker_registry(&self) -> &Arc<CircuitBreakerRegistry> {
+        &self.registry
+    }
+
+    /// Runs `f` until it succeeds, fails with a non-retryable error, or attempts run out, with
+    /// the breaker of (component, operation). The original's `execute`.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::new();
+    /// let result: Result<&str, std::io::Error> = manager.execute("db", "ping", || Ok("pong"));
+    /// assert_eq!(result.unwrap(), "pong");
+    /// ```
+    pub fn execute<T, E, F>(&self, component: &str, operation: &str, f: F) -> Result<T, E>
+    where
+        F: FnMut() -> Result<T, E>,
+        E: Classify + From<CircuitOpenError>,
+    {
+        let handle = self.handle(component, operation, true);
+        let call = CallState::new(&self.engine, &handle, &GUARDED_SPEC);
+        run_blocking(call, admit_guarded, f)
+    }
+
+    /// The async form of [`execute`](Self::execute): `f` makes a new future per attempt. The
+    /// returned future is `Send` when `f` and its futures are.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// # tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(async {
+    /// let manager = RetryManager::new();
+    /// let result: Result<u8, std::io::Error> =
+    ///     manager.execute_async("api", "get", || async { Ok(1) }).await;
+    /// assert_eq!(result.unwrap(), 1);
+    /// # });
+    /// ```
+    pub async fn execute_async<T, E, F, Fut>(
+        &self,
+        component: &str,
+        operation: &str,
+        f: F,
+    ) -> Result<T, E>
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Result<T, E>>,
+        E: Classify + From<CircuitOpenError>,
+    {
+        // Not through `call(..)`: its spec would be copied into this future for nothing.
+        let handle = self.handle(component, operation, true);
+        let call = CallState::new(&self.engine, &handle, &GUARDED_SPEC);
+        run_async(call, admit_guarded, f).await
+    }
+
+    /// A call with per-call overrides, ended by [`Call::run`] or [`Call::run_async`]. The
+    /// original's `retry(...)`.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// use std::time::Duration;
+    /// let manager = RetryManager::new();
+    /// let result: Result<u8, std::io::Error> = manager
+    ///     .call("db", "query")
+    ///     .max_attempts(5)
+    ///     .initial_delay(Duration::from_millis(10))
+    ///     .run(|| Ok(3));
+    /// assert_eq!(result.unwrap(), 3);
+    /// ```
+    pub fn call(&self, component: &str, operation: &str) -> Call<'_, Guarded> {
+        Call {
+            manager: self,
+            // Not guarded yet: a call that ends up bypassing its breaker creates none.
+            handle: HandleRef::Owned(self.handle(component, operation, false)),
+            spec: CallSpec::GUARDED,
+            mode: PhantomData,
+        }
+    }
+
+    /// A handle on (component, operation) that calls through without looking it up again:
+    /// keep it where the same operation is called often.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::new();
+    /// let fetch = manager.operation("api", "fetch");
+    /// for id in 0..3 {
+    ///     let got: Result<u32, std::io::Error> = fetch.execute(|| Ok(id));
+    ///     assert_eq!(got.unwrap(), id);
+    /// }
+    /// assert_eq!(manager.metrics().get("api", "fetch").unwrap().calls, 3);
+    /// ```
+    pub fn operation(&self, component: &str, operation: &str) -> Operation<'_> {
+        Operation {
+            manager: self,
+            handle: self.handle(component, operation, true),
+        }
+    }
+
+    /// Every breaker's status as of now, keyed `"service:operation"`.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::new();
+    /// let _: Result<(), std::io::Error> = manager.execute("api", "get", || Ok(()));
+    /// assert_eq!(manager.circuit_breaker_status()["api:get"].failure_count, 0);
+    /// ```
+    pub fn circuit_breaker_status(&self) -> BTreeMap<String, CircuitBreakerStatus> {
+        self.registry.status()
+    }
+
+    /// Closes the breaker of (service, operation) and clears its counters and timeout ladder.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// RetryManager::new().reset_circuit_breaker("api", "get");
+    /// ```
+    pub fn reset_circuit_breaker(&self, service: &str, operation: &str) {
+        self.registry.reset(service, operation);
+    }
+
+    /// Every operation's figures as of now.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::new();
+    /// let _: Result<(), std::io::Error> = manager.execute("api", "get", || Ok(()));
+    /// let json = serde_json::to_value(manager.metrics()).unwrap();
+    /// assert_eq!(json["api:get"]["calls"], 1);
+    /// ```
+    pub fn metrics(&self) -> MetricsSnapshot {
+        self.metrics.snapshot()
+    }
+
+    /// One operation's figures as of now; `None` until the operation is first called.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::new();
+    /// assert!(manager.metrics_for("api", "get").is_none());
+    /// let _: Result<(), std::io::Error> = manager.execute("api", "get", || Ok(()));
+    /// assert_eq!(manager.metrics_for("api", "get").unwrap().successes, 1);
+    /// ```
+    pub fn metrics_for(&self, component: &str, operation: &str) -> Option<OperationSnapshot> {
+        self.metrics.snapshot_of(component, operation)
+    }
+
+    /// Sets every operation's figures back to zero (breakers are not touched). Counts made by
+    /// calls running meanwhile may land on either side. Series already published through the
+    /// `metrics` feature keep growing: exporters expect counters never to go down.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::new();
+    /// let _: Result<(), std::io::Error> = manager.execute("api", "get", || Ok(()));
+    /// manager.reset_metrics();
+    /// assert_eq!(manager.metrics_for("api", "get").unwrap().calls, 0);
+    /// ```
+    pub fn reset_metrics(&self) {
+        self.metrics.reset();
+    }
+
+    /// Applies settings from JSON, the original's `configure_from_dict`, with the same keys:
+    ///
+    /// ```json
+    /// {
+    ///   "retry": {"max_attempts": 5, "initial_delay": 0.5, "max_delay": 30.0,
+    ///             "backoff_factor": 1.5, "jitter_factor": 0.2},
+    ///   "circuit_breaker": {"failure_threshold": 3, "reset_timeout": 60.0, "half_open_max_calls": 2,
+    ///                       "success_threshold": 2, "open_timeout_increment_factor": 2.0,
+    ///                       "max_open_timeout": 300.0},
+    ///   "operations": {"ChEMBL:fetch_molecule": {"retry": {"max_attempts": 8}}}
+    /// }
+    /// ```
+    ///
+    /// Durations are seconds as numbers, as in the original. Beyond the original, `retry` also
+    /// takes `jitter` (`"proportional"`, `"full"`, `"equal"`, `"decorrelated"`), `max_elapsed`
+    /// (seconds) and `retryable_categories` (a list of category names), and `operations` holds
+    /// per-`"service:operation"` entries with the same `retry` and `circuit_breaker` keys (a `:`
+    /// or `%` inside the service name written `%3A` or `%25`). A document's values are laid over
+    /// the settings as they are; an entry replaces the operation's earlier entry.
+    ///
+    /// Precedence, highest first: values set at the call site (`#[retry(...)]` arguments,
+    /// `call(..).max_attempts(..)`), then the operation's entry in `operations`, then the
+    /// top-level `retry` / `circuit_breaker` values, then the built-in defaults.
+    ///
+    /// All or nothing: unknown keys and bad values are errors that name the field (its JSON
+    /// path), and so is a document whose values would break a rule together with the settings
+    /// already in force (an entry's `initial_delay` above a new default `max_delay`, say); on
+    /// error nothing changes. Configurations from several threads apply one after the other,
+    /// none lost.
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::new();
+    /// manager.configure_from_json(&serde_json::json!({
+    ///     "retry": {"max_attempts": 5, "initial_delay": 0.5},
+    ///     "circuit_breaker": {"failure_threshold": 3},
+    ///     "operations": {"ChEMBL:fetch": {"retry": {"max_attempts": 8}}}
+    /// })).unwrap();
+    /// let err = manager.configure_from_json(&serde_json::json!({"retry": {"max_attempts": 0}}));
+    /// assert_eq!(err.unwrap_err().field(), "retry.max_attempts");
+    /// ```
+    pub fn configure_from_json(&self, value: &serde_json::Value) -> Result<(), ConfigError> {
+        let document = Document::parse(value)?;
+        // Held from reading the settings to the last breaker written: two configurations
+        // cannot lose one another's changes, and an operation used for the first time meanwhile
+        // gets its breaker settings either from the new settings or from the walk below.
+        let _configuring = self.configuring.lock();
+        let mut settings = Settings::clone(&self.engine.settings());
+        document.apply_to(&mut settings)?;
+        settings.validate()?;
+        self.engine.replace_settings(settings);
+        for handle in self.handles.read().values().flat_map(HashMap::values) {
+            self.write_breaker_settings(handle);
+        }
+        Ok(())
+    }
+
+    /// The manager's default retry settings (before per-operation overrides).
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// assert_eq!(RetryManager::new().default_config().max_attempts, 3);
+    /// ```
+    pub fn default_config(&self) -> RetryConfig {
+        self.engine.settings().retry.clone()
+    }
+}
+
+impl Drop for RetryManager {
+    fn drop(&mut self) {
+        self.registry.remove_listener(self.listener);
+    }
+}
+
+impl Default for RetryManager {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Debug for RetryManager {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RetryManager")
+            .field("id", &self.id)
+            .field("engine", &self.engine)
+            .finish_non_exhaustive()
+    }
+}

@@ -1,0 +1,23 @@
+//! Settings as data, and the one place where they are combined.
+//!
+//! This layer holds no runtime state: the retry and breaker settings, the partial settings a call
+//! site or a per-operation entry lays over them, a manager's settings as a whole, the JSON form of
+//! those settings, the `"service:operation"` key format, and [`resolve`], the one function that
+//! turns (component, operation, call-site overrides) into the settings a call runs with. The
+//! layers above (`call`, `manager`) and the breakers below use it; it uses neither.
+
+mod breaker;
+mod json;
+mod keys;
+mod overrides;
+mod retry;
+mod settings;
+
+pub(crate) use breaker::next_open_timeout;
+pub use breaker::CircuitBreakerConfig;
+pub(crate) use json::Document;
+pub(crate) use keys::{key, parse_key};
+pub(crate) use overrides::repair_breaker;
+pub use overrides::{BreakerOverrides, CallOverrides, RetryOverrides};
+pub use retry::{NonRetryable, RetryConfig};
+pub(crate) use settings::{resolve, KeyOverrides, Settings};
