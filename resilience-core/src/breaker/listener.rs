@@ -76,6 +76,11 @@ impl EventBus {
         id
     }
 
+    /// How many listeners there are.
+    pub(crate) fn len(&self) -> usize {
+        self.listeners.read().len()
+    }
+
     /// Removes a listener; a delivery already under way may still call it once.
     pub(crate) fn remove(&self, id: ListenerId) {
         self.listeners.write().retain(|(each, _)| *each != id);

@@ -319,6 +319,22 @@ impl CircuitBreakerRegistry {
         self.shared.events.add(Arc::new(listener));
     }
 
+    /// How many state-change listeners the registry holds: its own, and one per live manager
+    /// built on it (a dropped manager removes its own).
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerRegistry, RetryManager};
+    /// use std::sync::Arc;
+    /// let registry = Arc::new(CircuitBreakerRegistry::new());
+    /// let manager = RetryManager::builder().circuit_breaker_registry(Arc::clone(&registry)).build().unwrap();
+    /// assert_eq!(registry.listener_count(), 1);
+    /// drop(manager);
+    /// assert_eq!(registry.listener_count(), 0);
+    /// ```
+    pub fn listener_count(&self) -> usize {
+        self.shared.events.len()
+    }
+
     /// Adds a listener that its owner removes again (a manager, when it is dropped).
     pub(crate) fn add_listener(&self, listener: Listener) -> ListenerId {
         self.shared.events.add(listener)

@@ -79,7 +79,6 @@ impl MetricsSnapshot {
     }
 }
 
-/// The key of an operation in a [`MetricsSnapshot`].
-pub(crate) fn key(component: &str, operation: &str) -> String {
-    format!("{component}:{operation}")
-}
+/// The key of an operation in a [`MetricsSnapshot`]: the one key format of status, metrics and
+/// configuration.
+pub(crate) use crate::policy::key;
