@@ -3,12 +3,20 @@
 use super::circuit::Shared;
 use super::listener::{EventBus, StateChange};
 use super::machine::Machine;
-use super::persist::{PersistStats, Store, Writer};
+use super::persist::{Loaded, PersistStats, Records, Sink, Store, Writer, DEFAULT_LOCK_TIMEOUT};
 use super::{CircuitBreaker, CircuitBreakerConfig, CircuitBreakerStatus, PersistError};
 use crate::{Clock, SystemClock};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, PoisonError, RwLock};
+use std::time::Duration;
+
+/// Repaired records are reported one warning each up to this many, then in one summary: a
+/// file of a hundred thousand bad records must not flood the log.
+const REPAIR_WARNINGS: usize = 20;
+
+/// Breakers restored from a state file, not yet tied to a registry.
+type Restored = Vec<(Arc<str>, Arc<str>, Machine)>;
 
 // Ordered: `status()` then walks the breakers in key order with nothing to sort. Calls never
 // look breakers up here (they hold handles), so ordered look-ups cost nothing that matters.
@@ -60,13 +68,14 @@ impl CircuitBreakerRegistry {
     /// # let _ = registry;
     /// ```
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
-        Self::from_parts(clock, EventBus::default(), None, BTreeMap::new())
+        Self::from_parts(clock, EventBus::default(), None, Vec::new())
     }
 
     /// A registry whose breakers' state is kept in the file at `path` across restarts, on the
     /// system clock. The file is read now: a missing file is normal, a bad one is moved aside
     /// with a warning (the breakers start closed). Fails only when the file's directory cannot
-    /// be written. See [`CircuitBreakerRegistryBuilder::state_file`] for the details.
+    /// be written or a directory is at `path`. See [`CircuitBreakerRegistryBuilder::state_file`]
+    /// for the details.
     ///
     /// ```
     /// use resilience_core::{CircuitBreakerConfig, CircuitBreakerRegistry, CircuitState};
@@ -106,8 +115,8 @@ impl CircuitBreakerRegistry {
     fn from_parts(
         clock: Arc<dyn Clock>,
         events: EventBus,
-        persist: Option<(Writer, super::persist::Sink)>,
-        restored: super::persist::Records,
+        persist: Option<(Writer, Sink)>,
+        restored: Restored,
     ) -> Self {
         let (writer, sink) = match persist {
             Some((writer, sink)) => (Some(writer), Some(sink)),
@@ -118,25 +127,18 @@ impl CircuitBreakerRegistry {
             events,
             sink,
         });
-        let (now, unix_now) = (shared.clock.now(), shared.clock.unix_now());
         let mut map = Map::new();
-        for (service, ops) in restored {
-            let service: Arc<str> = service.into();
-            for (operation, record) in ops {
-                // Built directly in its restored state: loading announces no state change.
-                let machine =
-                    Machine::restore(&CircuitBreakerConfig::default(), &record, now, unix_now);
-                let operation: Arc<str> = operation.into();
-                let breaker = CircuitBreaker::new(
-                    Arc::clone(&service),
-                    Arc::clone(&operation),
-                    Arc::clone(&shared),
-                    machine,
-                );
-                map.entry(Arc::clone(&service))
-                    .or_default()
-                    .insert(operation, Arc::new(breaker));
-            }
+        for (service, operation, machine) in restored {
+            // Built directly in its restored state: loading announces no state change.
+            let breaker = CircuitBreaker::new(
+                Arc::clone(&service),
+                Arc::clone(&operation),
+                Arc::clone(&shared),
+                machine,
+            );
+            map.entry(service)
+                .or_default()
+                .insert(operation, Arc::new(breaker));
         }
         CircuitBreakerRegistry {
             shared,
@@ -361,6 +363,7 @@ impl CircuitBreakerRegistry {
 pub struct CircuitBreakerRegistryBuilder {
     clock: Option<Arc<dyn Clock>>,
     state_file: Option<PathBuf>,
+    lock_timeout: Option<Duration>,
     events: EventBus,
 }
 
@@ -369,6 +372,7 @@ impl std::fmt::Debug for CircuitBreakerRegistryBuilder {
         f.debug_struct("CircuitBreakerRegistryBuilder")
             .field("clock", &self.clock)
             .field("state_file", &self.state_file)
+            .field("lock_timeout", &self.lock_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -412,6 +416,29 @@ impl CircuitBreakerRegistryBuilder {
         self
     }
 
+    /// How long a read or write of the state file waits for the lock on `<path>.lock` held by
+    /// another process (default 5 s). Past it, building the registry reads the file without
+    /// the lock (and leaves leftover temporary files and a bad file where they are), and a write
+    /// fails with a warning and is tried again later, so a peer that never releases the lock
+    /// delays start-up, a flush or the registry's drop by this much at most, never forever.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let registry = CircuitBreakerRegistry::builder()
+    ///     .state_file(dir.path().join("breakers.json"))
+    ///     .lock_timeout(Duration::from_millis(500))
+    ///     .build()
+    ///     .unwrap();
+    /// registry.force_open("db", "query");
+    /// registry.flush().unwrap();
+    /// ```
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = Some(timeout);
+        self
+    }
+
     /// A listener for every state change; see [`CircuitBreakerRegistry::on_state_change`].
     ///
     /// ```
@@ -435,7 +462,8 @@ impl CircuitBreakerRegistryBuilder {
     }
 
     /// Builds the registry, reading the state file if there is one. Fails only when the state
-    /// file's directory cannot be written.
+    /// file's directory cannot be written or something other than a file (a directory, say) is
+    /// at its path.
     ///
     /// ```
     /// use resilience_core::CircuitBreakerRegistry;
@@ -444,16 +472,23 @@ impl CircuitBreakerRegistryBuilder {
     ///     .build()
     ///     .unwrap_err();
     /// assert!(err.to_string().contains("cannot write to the directory"));
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let err = CircuitBreakerRegistry::with_state_file(dir.path()).unwrap_err();
+    /// assert!(err.to_string().contains("a directory is in the way"), "{err}");
     /// ```
     pub fn build(self) -> Result<CircuitBreakerRegistry, PersistError> {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let (persist, restored) = match &self.state_file {
             Some(path) => {
-                let store = Store::open(path)?;
-                let restored = store.load(clock.unix_now());
-                (Some(Writer::spawn(store, Arc::clone(&clock))?), restored)
+                let store = Store::open(path, self.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT))?;
+                let loaded = store.load(clock.unix_now());
+                let newer = loaded.newer;
+                let (restored, mine) = restore(path, loaded, &*clock);
+                let persist = Writer::spawn(store, Arc::clone(&clock), mine, newer)?;
+                (Some(persist), restored)
             }
-            None => (None, BTreeMap::new()),
+            None => (None, Vec::new()),
         };
         Ok(CircuitBreakerRegistry::from_parts(
             clock,
@@ -462,4 +497,46 @@ impl CircuitBreakerRegistryBuilder {
             restored,
         ))
     }
+}
+
+/// The breakers of a loaded state file, each repaired where its record contradicts itself
+/// (with a warning), and their records as repaired: the writer's picture of this process's
+/// breakers.
+fn restore(path: &Path, loaded: Loaded, clock: &dyn Clock) -> (Restored, Records) {
+    let (now, unix_now) = (clock.now(), clock.unix_now());
+    // The program's own configuration is given to each breaker after loading; until then the
+    // default one (max_open_timeout 300 s) bounds what a record may claim.
+    let config = CircuitBreakerConfig::default();
+    let mut restored = Vec::new();
+    let mut mine = Records::new();
+    let mut repaired = 0_usize;
+    for (service, ops) in loaded.records {
+        let service_name: Arc<str> = Arc::from(service.as_str());
+        let mine_ops = mine.entry(service).or_default();
+        for (operation, record) in ops {
+            let (machine, repairs) = Machine::restore(&config, &record, now, unix_now);
+            if !repairs.is_empty() {
+                repaired += 1;
+                if repaired <= REPAIR_WARNINGS {
+                    tracing::warn!(
+                        path = %path.display(),
+                        component = &*service_name,
+                        operation = operation.as_str(),
+                        repairs = %repairs.join("; "),
+                        "inconsistent circuit breaker record in the state file repaired"
+                    );
+                }
+            }
+            mine_ops.insert(operation.clone(), machine.record(now, unix_now));
+            restored.push((Arc::clone(&service_name), Arc::from(operation), machine));
+        }
+    }
+    if repaired > REPAIR_WARNINGS {
+        tracing::warn!(
+            path = %path.display(),
+            repaired,
+            "inconsistent circuit breaker records in the state file repaired (only the first {REPAIR_WARNINGS} were logged one by one)"
+        );
+    }
+    (restored, mine)
 }
