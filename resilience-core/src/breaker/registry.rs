@@ -325,8 +325,15 @@ impl CircuitBreakerRegistry {
     }
 
     /// Waits until every change made so far is in the state file. `Ok` at once without a state
-    /// file. The registry also writes on its own, in the background; this is for tests and for
-    /// a clean shutdown (dropping the registry does it too).
+    /// file. The registry also writes on its own, in the background; this is for tests, for a
+    /// clean shutdown (dropping the registry does it too) and for a program that must know a
+    /// transition is on disk before it goes on.
+    ///
+    /// `Err` when the write failed (the lock on `<file>.lock` was held elsewhere past the lock
+    /// timeout, the disk refused) or was skipped (the file is of a newer format version, see
+    /// [`PersistStats::newer_file_version`]): the changes stay queued and are written later,
+    /// and the breakers go on in memory meanwhile. It never waits much longer than the lock
+    /// timeout.
     ///
     /// ```
     /// use resilience_core::CircuitBreakerRegistry;
