@@ -407,6 +407,17 @@ impl CircuitBreakerRegistryBuilder {
     /// docs), atomically (temporary file in the same directory, fsync, rename), under an
     /// advisory lock on `<path>.lock` so processes sharing the file never corrupt it.
     ///
+    /// The temporary file is created exclusively under an unpredictable name
+    /// (`.<file>.tmp-<random>`), so a link planted in the directory is never followed. New state
+    /// and lock files are private to the owner (0600 on Unix); a rewrite keeps the mode the file
+    /// has, so an operator's `chmod` survives. A temporary file only exists while its writer
+    /// holds the lock, so the registry, once it holds the lock at start, removes any it finds:
+    /// they are left by writers that were killed. Every write renders the full known state (the
+    /// file's entries plus every breaker of this process), so a file damaged while the program
+    /// runs is whole again after the next write. A file of a newer format version is left
+    /// alone (see [`PersistStats::newer_file_version`]); the wait for the lock is bounded (see
+    /// [`lock_timeout`](Self::lock_timeout)).
+    ///
     /// ```
     /// use resilience_core::CircuitBreakerRegistry;
     /// let dir = tempfile::tempdir().unwrap();
