@@ -222,9 +222,10 @@ fn pb_10_c_bad_files_are_moved_aside_and_breakers_start_closed() {
         std::fs::read(&path).unwrap()
     };
     let truncated = valid[..valid.len() / 2].to_vec();
+    // A newer version (99) is not a bad file: it is left alone (state_file_hardening.rs).
     let wrong_version = String::from_utf8(valid.clone())
         .unwrap()
-        .replace("\"version\": 1", "\"version\": 99")
+        .replace("\"version\": 1", "\"version\": 0")
         .into_bytes();
     let bad_state = String::from_utf8(valid.clone())
         .unwrap()
@@ -299,12 +300,11 @@ fn pb_10_d_a_failed_write_is_reported_and_leaves_the_previous_file() {
     h.registry.flush().unwrap();
     let before = std::fs::read(&path).unwrap();
 
-    // Running as root, permissions cannot make the directory unwritable; a directory where the
-    // writer's temporary file goes makes the write fail just the same.
-    let tmp = dir
-        .path()
-        .join(format!(".breakers.json.{}.tmp", std::process::id()));
-    std::fs::create_dir(&tmp).unwrap();
+    // Running as root, permissions cannot make the directory unwritable; a lock file that is a
+    // symbolic link (never followed) makes the write fail just the same.
+    let lock = dir.path().join("breakers.json.lock");
+    std::fs::remove_file(&lock).unwrap();
+    std::os::unix::fs::symlink(dir.path().join("elsewhere"), &lock).unwrap();
     h.fail(); // opens
     let err = h.registry.flush().unwrap_err();
     assert!(err.to_string().contains("write failed"), "{err}");
@@ -325,7 +325,7 @@ fn pb_10_d_a_failed_write_is_reported_and_leaves_the_previous_file() {
     assert_eq!(h.ok(), Call::Rejected);
 
     // Once the disk is usable again, the change is written with the next flush.
-    std::fs::remove_dir(&tmp).unwrap();
+    std::fs::remove_file(&lock).unwrap();
     h.registry.flush().unwrap();
     assert_eq!(file_json(&path)["breakers"]["svc"]["op"]["state"], "OPEN");
     let stats = h.registry.persist_stats().unwrap();

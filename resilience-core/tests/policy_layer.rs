@@ -43,9 +43,16 @@ fn a_document_that_breaks_a_rule_with_earlier_entries_is_rejected() {
     let err = m
         .configure_from_json(&json!({"retry": {"max_delay": 10.0}}))
         .unwrap_err();
-    assert_eq!(err.field(), "operations.svc:op.retry.initial_delay", "{err}");
+    assert_eq!(
+        err.field(),
+        "operations.svc:op.retry.initial_delay",
+        "{err}"
+    );
     // Nothing changed: the default max_delay is still the built-in one.
-    assert_eq!(m.default_config().max_delay, RetryConfig::default().max_delay);
+    assert_eq!(
+        m.default_config().max_delay,
+        RetryConfig::default().max_delay
+    );
     // The same two settings in one document are rejected the same way.
     let fresh = RetryManager::new();
     let err = fresh
@@ -245,7 +252,10 @@ fn a_category_schedule_never_waits_longer_than_max_delay() {
         },
     );
     let (m, clock) = manager(config);
-    let mut limited = Script::new(std::iter::repeat_n(TestError::Of(ErrorCategory::RateLimit), 3));
+    let mut limited = Script::new(std::iter::repeat_n(
+        TestError::Of(ErrorCategory::RateLimit),
+        3,
+    ));
     let _ = m.execute("svc", "op", || limited.call());
     assert_eq!(clock.sleeps(), [Duration::from_secs(5); 2]);
 }
@@ -265,7 +275,11 @@ fn managers_dropped_from_a_shared_registry_leave_nothing_behind() {
             .unwrap();
         drop(m);
     }
-    assert_eq!(registry.listener_count(), 1, "only the test's own listener is left");
+    assert_eq!(
+        registry.listener_count(),
+        1,
+        "only the test's own listener is left"
+    );
     registry.force_open("svc", "op");
     assert_eq!(seen.load(std::sync::atomic::Ordering::Relaxed), 1);
 }

@@ -14,8 +14,9 @@ use super::persist::Sink;
 use super::{BreakerControl, CircuitBreakerStatus, CircuitState};
 use crate::policy::CircuitBreakerConfig;
 use crate::{CircuitOpenError, Clock};
+use parking_lot::{Mutex, MutexGuard};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The clean bit of the word; the epoch is in the bits above it.
@@ -109,7 +110,8 @@ impl CircuitBreaker {
 
     /// Sets the thresholds and timeouts used from now on. An invalid config is repaired to the
     /// nearest valid one (and the repair logged). A closed breaker's open timeout becomes the
-    /// new `reset_timeout`; an open one keeps its deadline.
+    /// new `reset_timeout`; an open one keeps its deadline, unless a lower `max_open_timeout`
+    /// shortens its open timeout, which brings the deadline forward by as much.
     ///
     /// ```
     /// use resilience_core::{CircuitBreakerConfig, CircuitBreakerRegistry};
@@ -282,9 +284,10 @@ impl CircuitBreaker {
     }
 
     fn lock(&self) -> MutexGuard<'_, Machine> {
-        // The machine is consistent after every method, so a panic elsewhere while the lock was
-        // held (there is no user code under it) leaves nothing half-done.
-        self.machine.lock().unwrap_or_else(PoisonError::into_inner)
+        // Not poisoned by a panic: the machine is consistent after every method, so a panic
+        // elsewhere while the lock was held (there is no user code under it) leaves nothing
+        // half-done.
+        self.machine.lock()
     }
 
     /// Runs `change` on the machine, then publishes what changed: the hot-path word, the state

@@ -4,8 +4,9 @@ use std::fmt;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// The state file could not be used: its directory cannot be written (at construction), or a
-/// write failed (from [`CircuitBreakerRegistry::flush`](crate::CircuitBreakerRegistry::flush)).
+/// The state file could not be used: its directory cannot be written or something other than a
+/// file (a directory) is at its path (at construction), or a write failed or was skipped (from
+/// [`CircuitBreakerRegistry::flush`](crate::CircuitBreakerRegistry::flush)).
 ///
 /// ```
 /// use resilience_core::CircuitBreakerRegistry;

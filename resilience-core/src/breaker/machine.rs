@@ -10,7 +10,8 @@ use super::persist::Record;
 use super::{BreakerControl, CircuitBreakerStatus, CircuitState};
 use crate::policy::{next_open_timeout, repair_breaker, CircuitBreakerConfig};
 use crate::Clock;
-use std::sync::{Arc, Mutex, PoisonError};
+use parking_lot::Mutex;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// A state change, for listeners.
@@ -121,7 +122,13 @@ impl Machine {
         if self.state == CircuitState::Closed {
             self.current_timeout = config.reset_timeout;
         } else {
-            self.current_timeout = self.current_timeout.min(config.max_open_timeout);
+            // The deadline moves with the timeout: an open period never lasts longer than the
+            // (new) max_open_timeout, and a status never shows a deadline its timeout denies.
+            let cut = self.current_timeout.min(config.max_open_timeout);
+            self.open_until = self
+                .open_until
+                .saturating_sub(self.current_timeout.saturating_sub(cut));
+            self.current_timeout = cut;
         }
         self.config = config;
     }
@@ -346,35 +353,70 @@ impl Machine {
         }
     }
 
-    /// A breaker as a previous process left it. An open breaker keeps the rest of its time,
-    /// never more than its current timeout (in case the wall clock went backwards); a half-open
-    /// one has no trial call in flight.
+    /// A breaker as a previous process left it, checked as a whole and repaired where it
+    /// contradicts itself; the repairs made, for the caller to report (the rules are in the
+    /// `persist` module docs). An open breaker keeps the rest of its time, never more than its
+    /// open timeout, itself never more than `config.max_open_timeout`; a half-open one has no
+    /// trial call in flight.
     pub(crate) fn restore(
         config: &CircuitBreakerConfig,
         record: &Record,
         now: Duration,
         unix_now: Duration,
-    ) -> Self {
+    ) -> (Self, Vec<&'static str>) {
+        let mut repairs = Vec::new();
         let mut machine = Machine::new(config);
-        machine.state = record.state;
         machine.control = record.control;
-        machine.failure_count = record.failure_count;
-        machine.success_count = if record.state == CircuitState::HalfOpen {
-            record.success_count
-        } else {
-            0
+        // The operator's control wins: it was set on purpose, the state may be a leftover.
+        machine.state = match (record.control, record.state) {
+            (BreakerControl::ForcedOpen, state) if state != CircuitState::Open => {
+                repairs.push("forced open but not OPEN: restored OPEN");
+                CircuitState::Open
+            }
+            (BreakerControl::Disabled, state) if state != CircuitState::Closed => {
+                repairs.push("disabled but not CLOSED: restored CLOSED");
+                CircuitState::Closed
+            }
+            (_, state) => state,
         };
-        machine.current_timeout = Duration::from_millis(record.current_timeout_ms);
-        if record.state == CircuitState::Open {
-            let remaining = record
-                .open_until_unix_ms
-                .map(Duration::from_millis)
-                .unwrap_or(Duration::ZERO)
-                .saturating_sub(unix_now)
-                .min(machine.current_timeout);
-            machine.open_until = now.saturating_add(remaining);
+        machine.failure_count = record.failure_count;
+        if record.control == BreakerControl::Disabled && record.failure_count != 0 {
+            repairs.push("failures counted while disabled: cleared");
+            machine.failure_count = 0;
         }
-        machine
+        if machine.state == CircuitState::HalfOpen {
+            machine.success_count = record.success_count;
+        } else if record.success_count != 0 {
+            repairs.push("a success count outside HALF_OPEN: cleared");
+        }
+        let max_open = machine.config.max_open_timeout;
+        machine.current_timeout = Duration::from_millis(record.current_timeout_ms);
+        if machine.current_timeout > max_open {
+            repairs.push("an open timeout above max_open_timeout: cut to it");
+            machine.current_timeout = max_open;
+        }
+        let open_on_its_own =
+            machine.state == CircuitState::Open && machine.control == BreakerControl::Auto;
+        match (open_on_its_own, record.open_until_unix_ms) {
+            (true, Some(ms)) => {
+                let remaining = Duration::from_millis(ms).saturating_sub(unix_now);
+                if remaining > machine.current_timeout {
+                    repairs.push(
+                        "open until further ahead than its open timeout (a bad record, or a wall clock that went back): cut to the timeout",
+                    );
+                }
+                machine.open_until = now.saturating_add(remaining.min(machine.current_timeout));
+            }
+            (true, None) => {
+                repairs.push("OPEN with no deadline: open for its open timeout from now");
+                machine.open_until = now.saturating_add(machine.current_timeout);
+            }
+            (false, Some(_)) => {
+                repairs.push("a deadline on a breaker that is not open on its own: ignored");
+            }
+            (false, None) => {}
+        }
+        (machine, repairs)
     }
 }
 
@@ -397,7 +439,7 @@ fn millis_ceil(d: Duration) -> u64 {
 /// breaker's memory.
 fn shared_config(config: &CircuitBreakerConfig) -> Arc<CircuitBreakerConfig> {
     static LAST: Mutex<Option<Arc<CircuitBreakerConfig>>> = Mutex::new(None);
-    let mut last = LAST.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut last = LAST.lock();
     match &*last {
         Some(shared) if **shared == *config => Arc::clone(shared),
         _ => {

@@ -3,13 +3,22 @@
 use super::circuit::Shared;
 use super::listener::{EventBus, Listener, ListenerId, StateChange};
 use super::machine::Machine;
-use super::persist::{PersistStats, Store, Writer};
+use super::persist::{Loaded, PersistStats, Records, Sink, Store, Writer, DEFAULT_LOCK_TIMEOUT};
 use super::{CircuitBreaker, CircuitBreakerStatus, PersistError};
 use crate::policy::{key, CircuitBreakerConfig};
 use crate::{Clock, SystemClock};
+use parking_lot::RwLock;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Repaired records are reported one warning each up to this many, then in one summary: a
+/// file of a hundred thousand bad records must not flood the log.
+const REPAIR_WARNINGS: usize = 20;
+
+/// Breakers restored from a state file, not yet tied to a registry.
+type Restored = Vec<(Arc<str>, Arc<str>, Machine)>;
 
 // Ordered: `status()` then walks the breakers in key order with nothing to sort. Calls never
 // look breakers up here (they hold handles), so ordered look-ups cost nothing that matters.
@@ -61,13 +70,14 @@ impl CircuitBreakerRegistry {
     /// # let _ = registry;
     /// ```
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
-        Self::from_parts(clock, EventBus::default(), None, BTreeMap::new())
+        Self::from_parts(clock, EventBus::default(), None, Vec::new())
     }
 
     /// A registry whose breakers' state is kept in the file at `path` across restarts, on the
     /// system clock. The file is read now: a missing file is normal, a bad one is moved aside
     /// with a warning (the breakers start closed). Fails only when the file's directory cannot
-    /// be written. See [`CircuitBreakerRegistryBuilder::state_file`] for the details.
+    /// be written or a directory is at `path`. See [`CircuitBreakerRegistryBuilder::state_file`]
+    /// for the details.
     ///
     /// ```
     /// use resilience_core::{CircuitBreakerConfig, CircuitBreakerRegistry, CircuitState};
@@ -107,8 +117,8 @@ impl CircuitBreakerRegistry {
     fn from_parts(
         clock: Arc<dyn Clock>,
         events: EventBus,
-        persist: Option<(Writer, super::persist::Sink)>,
-        restored: super::persist::Records,
+        persist: Option<(Writer, Sink)>,
+        restored: Restored,
     ) -> Self {
         let (writer, sink) = match persist {
             Some((writer, sink)) => (Some(writer), Some(sink)),
@@ -119,25 +129,18 @@ impl CircuitBreakerRegistry {
             events,
             sink,
         });
-        let (now, unix_now) = (shared.clock.now(), shared.clock.unix_now());
         let mut map = Map::new();
-        for (service, ops) in restored {
-            let service: Arc<str> = service.into();
-            for (operation, record) in ops {
-                // Built directly in its restored state: loading announces no state change.
-                let machine =
-                    Machine::restore(&CircuitBreakerConfig::default(), &record, now, unix_now);
-                let operation: Arc<str> = operation.into();
-                let breaker = CircuitBreaker::new(
-                    Arc::clone(&service),
-                    Arc::clone(&operation),
-                    Arc::clone(&shared),
-                    machine,
-                );
-                map.entry(Arc::clone(&service))
-                    .or_default()
-                    .insert(operation, Arc::new(breaker));
-            }
+        for (service, operation, machine) in restored {
+            // Built directly in its restored state: loading announces no state change.
+            let breaker = CircuitBreaker::new(
+                Arc::clone(&service),
+                Arc::clone(&operation),
+                Arc::clone(&shared),
+                machine,
+            );
+            map.entry(service)
+                .or_default()
+                .insert(operation, Arc::new(breaker));
         }
         CircuitBreakerRegistry {
             shared,
@@ -168,16 +171,12 @@ impl CircuitBreakerRegistry {
         if let Some(b) = self
             .breakers
             .read()
-            .unwrap_or_else(PoisonError::into_inner)
             .get(service)
             .and_then(|ops| ops.get(operation))
         {
             return Arc::clone(b);
         }
-        let mut map = self
-            .breakers
-            .write()
-            .unwrap_or_else(PoisonError::into_inner);
+        let mut map = self.breakers.write();
         let service: Arc<str> = match map.get_key_value(service) {
             Some((name, _)) => Arc::clone(name),
             None => Arc::from(service),
@@ -240,7 +239,7 @@ impl CircuitBreakerRegistry {
     /// ```
     pub fn status(&self) -> BTreeMap<String, CircuitBreakerStatus> {
         let (now, unix_now) = (self.shared.clock.now(), self.shared.clock.unix_now());
-        let map = self.breakers.read().unwrap_or_else(PoisonError::into_inner);
+        let map = self.breakers.read();
         // The maps are ordered by (service, operation), which is the order of the
         // "service:operation" keys but for rare names (a service name that is a prefix of
         // another, followed by a character below ':', or an escaped one); the map's own stable
@@ -358,8 +357,15 @@ impl CircuitBreakerRegistry {
     }
 
     /// Waits until every change made so far is in the state file. `Ok` at once without a state
-    /// file. The registry also writes on its own, in the background; this is for tests and for
-    /// a clean shutdown (dropping the registry does it too).
+    /// file. The registry also writes on its own, in the background; this is for tests, for a
+    /// clean shutdown (dropping the registry does it too) and for a program that must know a
+    /// transition is on disk before it goes on.
+    ///
+    /// `Err` when the write failed (the lock on `<file>.lock` was held elsewhere past the lock
+    /// timeout, the disk refused) or was skipped (the file is of a newer format version, see
+    /// [`PersistStats::newer_file_version`]): the changes stay queued and are written later,
+    /// and the breakers go on in memory meanwhile. It never waits much longer than the lock
+    /// timeout.
     ///
     /// ```
     /// use resilience_core::CircuitBreakerRegistry;
@@ -396,6 +402,7 @@ impl CircuitBreakerRegistry {
 pub struct CircuitBreakerRegistryBuilder {
     clock: Option<Arc<dyn Clock>>,
     state_file: Option<PathBuf>,
+    lock_timeout: Option<Duration>,
     events: EventBus,
 }
 
@@ -404,6 +411,7 @@ impl std::fmt::Debug for CircuitBreakerRegistryBuilder {
         f.debug_struct("CircuitBreakerRegistryBuilder")
             .field("clock", &self.clock)
             .field("state_file", &self.state_file)
+            .field("lock_timeout", &self.lock_timeout)
             .finish_non_exhaustive()
     }
 }
@@ -431,6 +439,17 @@ impl CircuitBreakerRegistryBuilder {
     /// docs), atomically (temporary file in the same directory, fsync, rename), under an
     /// advisory lock on `<path>.lock` so processes sharing the file never corrupt it.
     ///
+    /// The temporary file is created exclusively under an unpredictable name
+    /// (`.<file>.tmp-<random>`), so a link planted in the directory is never followed. New state
+    /// and lock files are private to the owner (0600 on Unix); a rewrite keeps the mode the file
+    /// has, so an operator's `chmod` survives. A temporary file only exists while its writer
+    /// holds the lock, so the registry, once it holds the lock at start, removes any it finds:
+    /// they are left by writers that were killed. Every write renders the full known state (the
+    /// file's entries plus every breaker of this process), so a file damaged while the program
+    /// runs is whole again after the next write. A file of a newer format version is left
+    /// alone (see [`PersistStats::newer_file_version`]); the wait for the lock is bounded (see
+    /// [`lock_timeout`](Self::lock_timeout)).
+    ///
     /// ```
     /// use resilience_core::CircuitBreakerRegistry;
     /// let dir = tempfile::tempdir().unwrap();
@@ -444,6 +463,29 @@ impl CircuitBreakerRegistryBuilder {
     /// ```
     pub fn state_file(mut self, path: impl AsRef<Path>) -> Self {
         self.state_file = Some(path.as_ref().to_path_buf());
+        self
+    }
+
+    /// How long a read or write of the state file waits for the lock on `<path>.lock` held by
+    /// another process (default 5 s). Past it, building the registry reads the file without
+    /// the lock (and leaves leftover temporary files and a bad file where they are), and a write
+    /// fails with a warning and is tried again later, so a peer that never releases the lock
+    /// delays start-up, a flush or the registry's drop by this much at most, never forever.
+    ///
+    /// ```
+    /// use resilience_core::CircuitBreakerRegistry;
+    /// use std::time::Duration;
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let registry = CircuitBreakerRegistry::builder()
+    ///     .state_file(dir.path().join("breakers.json"))
+    ///     .lock_timeout(Duration::from_millis(500))
+    ///     .build()
+    ///     .unwrap();
+    /// registry.force_open("db", "query");
+    /// registry.flush().unwrap();
+    /// ```
+    pub fn lock_timeout(mut self, timeout: Duration) -> Self {
+        self.lock_timeout = Some(timeout);
         self
     }
 
@@ -470,7 +512,8 @@ impl CircuitBreakerRegistryBuilder {
     }
 
     /// Builds the registry, reading the state file if there is one. Fails only when the state
-    /// file's directory cannot be written.
+    /// file's directory cannot be written or something other than a file (a directory, say) is
+    /// at its path.
     ///
     /// ```
     /// use resilience_core::CircuitBreakerRegistry;
@@ -479,16 +522,23 @@ impl CircuitBreakerRegistryBuilder {
     ///     .build()
     ///     .unwrap_err();
     /// assert!(err.to_string().contains("cannot write to the directory"));
+    ///
+    /// let dir = tempfile::tempdir().unwrap();
+    /// let err = CircuitBreakerRegistry::with_state_file(dir.path()).unwrap_err();
+    /// assert!(err.to_string().contains("a directory is in the way"), "{err}");
     /// ```
     pub fn build(self) -> Result<CircuitBreakerRegistry, PersistError> {
         let clock = self.clock.unwrap_or_else(|| Arc::new(SystemClock));
         let (persist, restored) = match &self.state_file {
             Some(path) => {
-                let store = Store::open(path)?;
-                let restored = store.load(clock.unix_now());
-                (Some(Writer::spawn(store, Arc::clone(&clock))?), restored)
+                let store = Store::open(path, self.lock_timeout.unwrap_or(DEFAULT_LOCK_TIMEOUT))?;
+                let loaded = store.load(clock.unix_now());
+                let newer = loaded.newer;
+                let (restored, mine) = restore(path, loaded, &*clock);
+                let persist = Writer::spawn(store, Arc::clone(&clock), mine, newer)?;
+                (Some(persist), restored)
             }
-            None => (None, BTreeMap::new()),
+            None => (None, Vec::new()),
         };
         Ok(CircuitBreakerRegistry::from_parts(
             clock,
@@ -497,4 +547,46 @@ impl CircuitBreakerRegistryBuilder {
             restored,
         ))
     }
+}
+
+/// The breakers of a loaded state file, each repaired where its record contradicts itself
+/// (with a warning), and their records as repaired: the writer's picture of this process's
+/// breakers.
+fn restore(path: &Path, loaded: Loaded, clock: &dyn Clock) -> (Restored, Records) {
+    let (now, unix_now) = (clock.now(), clock.unix_now());
+    // The program's own configuration is given to each breaker after loading; until then the
+    // default one (max_open_timeout 300 s) bounds what a record may claim.
+    let config = CircuitBreakerConfig::default();
+    let mut restored = Vec::new();
+    let mut mine = Records::new();
+    let mut repaired = 0_usize;
+    for (service, ops) in loaded.records {
+        let service_name: Arc<str> = Arc::from(service.as_str());
+        let mine_ops = mine.entry(service).or_default();
+        for (operation, record) in ops {
+            let (machine, repairs) = Machine::restore(&config, &record, now, unix_now);
+            if !repairs.is_empty() {
+                repaired += 1;
+                if repaired <= REPAIR_WARNINGS {
+                    tracing::warn!(
+                        path = %path.display(),
+                        component = &*service_name,
+                        operation = operation.as_str(),
+                        repairs = %repairs.join("; "),
+                        "inconsistent circuit breaker record in the state file repaired"
+                    );
+                }
+            }
+            mine_ops.insert(operation.clone(), machine.record(now, unix_now));
+            restored.push((Arc::clone(&service_name), Arc::from(operation), machine));
+        }
+    }
+    if repaired > REPAIR_WARNINGS {
+        tracing::warn!(
+            path = %path.display(),
+            repaired,
+            "inconsistent circuit breaker records in the state file repaired (only the first {REPAIR_WARNINGS} were logged one by one)"
+        );
+    }
+    (restored, mine)
 }

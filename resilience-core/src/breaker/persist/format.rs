@@ -48,10 +48,12 @@ fn is_auto(control: &BreakerControl) -> bool {
 /// service -> operation -> record.
 pub(crate) type Records = BTreeMap<String, BTreeMap<String, Record>>;
 
-#[derive(Serialize, Deserialize)]
+#[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct FileV1 {
-    version: u32,
+    // Checked before (see `parse`); declared so `deny_unknown_fields` accepts it.
+    #[serde(rename = "version")]
+    _version: u32,
     breakers: Records,
 }
 
@@ -60,30 +62,54 @@ struct VersionOnly {
     version: serde_json::Value,
 }
 
+/// Why a state file's bytes give no records.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) enum Unusable {
+    /// Not a state file this or any build could read (empty, not JSON, a bad field, an
+    /// impossible version): moved aside.
+    Bad(String),
+    /// A state file of a format version newer than [`VERSION`], written by a newer build of the
+    /// program. Never moved aside or overwritten: that program may still be using it.
+    Newer(u64),
+}
+
 /// Parses a state file, saying what is wrong with a bad one.
-pub(crate) fn parse(bytes: &[u8]) -> Result<Records, String> {
+pub(crate) fn parse(bytes: &[u8]) -> Result<Records, Unusable> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Err("the file is empty".to_owned());
+        return Err(Unusable::Bad("the file is empty".to_owned()));
     }
-    let version: VersionOnly =
-        serde_json::from_slice(bytes).map_err(|e| format!("not a state file: {e}"))?;
-    if version.version != VERSION {
-        return Err(format!(
-            "unsupported version {} (this build reads version {VERSION})",
-            version.version
-        ));
+    let version: VersionOnly = serde_json::from_slice(bytes)
+        .map_err(|e| Unusable::Bad(format!("not a state file: {e}")))?;
+    match version.version.as_u64() {
+        Some(v) if v == u64::from(VERSION) => {}
+        // Only a whole number above ours is a newer format; anything else (0, -1, 1.5, "1") is
+        // a file no build wrote.
+        Some(v) if v > u64::from(VERSION) => return Err(Unusable::Newer(v)),
+        _ => {
+            return Err(Unusable::Bad(format!(
+                "unsupported version {} (this build reads version {VERSION})",
+                version.version
+            )))
+        }
     }
-    let file: FileV1 =
-        serde_json::from_slice(bytes).map_err(|e| format!("invalid state file: {e}"))?;
+    let file: FileV1 = serde_json::from_slice(bytes)
+        .map_err(|e| Unusable::Bad(format!("invalid state file: {e}")))?;
     Ok(file.breakers)
 }
 
 /// The file's bytes for `records`.
 pub(crate) fn render(records: &Records) -> Vec<u8> {
-    let file = FileV1 {
+    // Borrowed, so a write of a hundred thousand breakers does not copy them all first.
+    #[derive(Serialize)]
+    struct FileRef<'a> {
+        version: u32,
+        breakers: &'a Records,
+    }
+    let file = FileRef {
         version: VERSION,
-        breakers: records.clone(),
+        breakers: records,
     };
+    // Serialising maps of strings and plain numbers into memory cannot fail.
     let mut bytes = serde_json::to_vec_pretty(&file).unwrap_or_default();
     bytes.push(b'\n');
     bytes
@@ -105,6 +131,14 @@ mod tests {
     }
 
     #[test]
+    fn a_newer_version_is_told_apart_from_a_bad_file() {
+        assert_eq!(
+            parse(b"{\"version\": 2, \"breakers\": {\"anything\": [\"new\"]}}"),
+            Err(Unusable::Newer(2))
+        );
+    }
+
+    #[test]
     fn round_trips() {
         let mut records = Records::new();
         records
@@ -120,11 +154,12 @@ mod tests {
 
     #[test]
     fn rejects_bad_files_with_a_reason() {
-        let cases: [(&[u8], &str); 6] = [
+        let cases: [(&[u8], &str); 7] = [
             (b"", "empty"),
             (b"  \n", "empty"),
             (b"{\"version\": 1, \"breakers\": {", "not a state file"),
-            (b"{\"version\": 2, \"breakers\": {}}", "unsupported version 2"),
+            (b"{\"version\": 0, \"breakers\": {}}", "unsupported version 0"),
+            (b"{\"version\": \"2\", \"breakers\": {}}", "unsupported version \"2\""),
             (
                 b"{\"version\": 1, \"breakers\": {\"s\": {\"o\": {\"state\": \"AJAR\", \"failure_count\": 0, \"success_count\": 0, \"current_timeout_ms\": 1}}}}",
                 "invalid state file",
@@ -132,7 +167,9 @@ mod tests {
             (b"\x00\xff\xfe garbage", "not a state file"),
         ];
         for (bytes, expected) in cases {
-            let err = parse(bytes).unwrap_err();
+            let Err(Unusable::Bad(err)) = parse(bytes) else {
+                panic!("{bytes:?} should be bad");
+            };
             assert!(
                 err.contains(expected),
                 "{err:?} should mention {expected:?}"
