@@ -26,6 +26,7 @@
 
 pub mod backoff;
 mod breaker;
+mod budget;
 mod category;
 mod classifier;
 mod classify;
@@ -49,6 +50,7 @@ pub use breaker::{
     CircuitBreakerRegistryBuilder, CircuitBreakerStatus, CircuitOpenError, CircuitState,
     PersistError, PersistStats, StateChange,
 };
+pub use budget::RetryBudget;
 pub use category::{CategorySet, ErrorCategory};
 pub use classifier::ErrorClassifier;
 pub use classify::Classify;
