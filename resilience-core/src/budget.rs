@@ -11,8 +11,9 @@
 //! Everything is counted in integer tokens. With `p = percent_can_retry`:
 //! - a first attempt deposits `D = 1_000_000` tokens (none when `p == 0`);
 //! - a retry costs `C = round(1_000_000 / p)` tokens (`1_000_000` when `p == 0`), so `D / C` is
-//!   `p` to within 0.05 % for every valid `p`: 0.2 gives one retry per five first attempts, 2.0
-//!   two retries per first attempt, 1000 a thousand;
+//!   `p` to within 0.05 % for every valid `p` from 1e-6 up (smaller ones count as 1e-6): 0.2
+//!   gives one retry per five first attempts, 2.0 two retries per first attempt, 1000 a
+//!   thousand;
 //! - a reserve of `min_retries_per_sec × ttl` retries (`× C` tokens) is always there, so a
 //!   component that has just started, or calls rarely, can still retry;
 //! - deposits and withdrawals expire: time is cut into windows of `ttl / 10` counted from the
@@ -208,7 +209,7 @@ impl RetryBudget {
 /// The balance never overstates what the books allow: a deposit reaches the balance after its
 /// slot, a withdrawal leaves the balance before its slot, so a window that expires meanwhile
 /// only makes the balance lower for a moment. An entry that races a change of window may be
-/// credited to the next window (it counts one window longer); no entry is lost or counted twice.
+/// credited to a newer window, and then counts longer; no entry is lost or counted twice.
 ///
 /// Time is passed in (`now`, from the manager's monotonic clock) and never read here. Calls with
 /// a `now` older than the newest seen count in the newest window.
