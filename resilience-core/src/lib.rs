@@ -26,6 +26,7 @@
 
 pub mod backoff;
 mod breaker;
+mod budget;
 mod call;
 mod category;
 mod classifier;
@@ -46,6 +47,7 @@ pub use breaker::{
     CircuitBreakerRegistryBuilder, CircuitBreakerStatus, CircuitState, PersistError, PersistStats,
     StateChange,
 };
+pub use budget::RetryBudget;
 pub use call::{RetryEvent, RetryHook};
 pub use category::{CategorySet, ErrorCategory};
 pub use classifier::ErrorClassifier;
