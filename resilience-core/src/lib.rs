@@ -56,7 +56,7 @@ pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use error::{AttemptTimedOut, CircuitOpenError, ConfigError};
 pub use global::{global, set_global};
 pub use manager::{Call, Guarded, Operation, RetryManager, RetryManagerBuilder, Unguarded};
-pub use policy::{CircuitBreakerConfig, NonRetryable, RetryConfig};
+pub use policy::{CircuitBreakerConfig, FailureRate, NonRetryable, RetryConfig, SlowCall, Window};
 pub use rng::Rng;
 
 #[cfg(feature = "macros")]

@@ -27,6 +27,103 @@ pub struct CircuitBreakerConfig {
     pub open_timeout_increment_factor: f64,
     /// The open timeout never grows beyond this.
     pub max_open_timeout: Duration,
+    /// Opens on a failure rate over a sliding window instead of `failure_threshold`
+    /// consecutive failures (resilience4j's rule). `None` (the default): the consecutive rule.
+    pub failure_rate: Option<FailureRate>,
+    /// Also opens when too many calls are slow (resilience4j's slow-call rule). `None` (the
+    /// default): the duration of calls does not matter, and no call reads the clock for it.
+    pub slow_call: Option<SlowCall>,
+    /// A breaker half-open this long without closing goes back to open (the next open timeout
+    /// of the ladder), so trial calls that never finish cannot keep it half-open. `None` (the
+    /// default): it waits for its trial calls.
+    pub max_half_open_wait: Option<Duration>,
+}
+
+/// The failure-rate rule: the breaker opens when its window holds at least `minimum_calls`
+/// calls and retryable failures / calls >= `threshold`. Calls that end in a non-retryable error
+/// are not calls of the window. `Default` is resilience4j's: the last 100 calls, at least 100 of
+/// them, 50 %.
+///
+/// ```
+/// use resilience_core::{CircuitBreakerConfig, FailureRate, Window};
+/// use std::time::Duration;
+/// let config = CircuitBreakerConfig {
+///     failure_rate: Some(FailureRate {
+///         window: Window::Time(Duration::from_secs(60)),
+///         minimum_calls: 20,
+///         threshold: 0.5,
+///     }),
+///     ..CircuitBreakerConfig::default()
+/// };
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FailureRate {
+    /// Which calls count.
+    pub window: Window,
+    /// No decision before the window holds this many calls (for a count window, at most its
+    /// size).
+    pub minimum_calls: u32,
+    /// The share of failures that opens the breaker, in `(0, 1]`.
+    pub threshold: f64,
+}
+
+impl Default for FailureRate {
+    fn default() -> Self {
+        FailureRate {
+            window: Window::Count(100),
+            minimum_calls: 100,
+            threshold: 0.5,
+        }
+    }
+}
+
+/// The calls a rate is computed over.
+///
+/// ```
+/// use resilience_core::Window;
+/// use std::time::Duration;
+/// let last_hundred = Window::Count(100);
+/// let last_minute = Window::Time(Duration::from_secs(60));
+/// assert_ne!(last_hundred, last_minute);
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Window {
+    /// The last N calls.
+    Count(u32),
+    /// The calls that ended in the last D, counted in buckets of one second (finer when D is
+    /// shorter than ten seconds).
+    Time(Duration),
+}
+
+/// The slow-call rule: a call that ends (well or not) after at least `duration` is slow, and the
+/// breaker opens when slow calls / calls >= `rate_threshold`, over the failure-rate rule's
+/// window (the default window when there is none). `Default` is resilience4j's: 60 s, 100 %.
+///
+/// ```
+/// use resilience_core::{CircuitBreakerConfig, SlowCall};
+/// use std::time::Duration;
+/// let config = CircuitBreakerConfig {
+///     slow_call: Some(SlowCall { duration: Duration::from_secs(2), rate_threshold: 0.8 }),
+///     ..CircuitBreakerConfig::default()
+/// };
+/// assert!(config.validate().is_ok());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct SlowCall {
+    /// A call this long or longer is slow.
+    pub duration: Duration,
+    /// The share of slow calls that opens the breaker, in `(0, 1]`.
+    pub rate_threshold: f64,
+}
+
+impl Default for SlowCall {
+    fn default() -> Self {
+        SlowCall {
+            duration: Duration::from_secs(60),
+            rate_threshold: 1.0,
+        }
+    }
 }
 
 impl Default for CircuitBreakerConfig {
@@ -38,6 +135,9 @@ impl Default for CircuitBreakerConfig {
             success_threshold: 1,
             open_timeout_increment_factor: 1.5,
             max_open_timeout: Duration::from_secs(300),
+            failure_rate: None,
+            slow_call: None,
+            max_half_open_wait: None,
         }
     }
 }
@@ -72,6 +172,18 @@ impl CircuitBreakerConfig {
                 ),
             ));
         }
+        if let Some(rule) = &self.failure_rate {
+            rule.validate().map_err(|e| e.within("failure_rate"))?;
+        }
+        if let Some(rule) = &self.slow_call {
+            rule.validate().map_err(|e| e.within("slow_call"))?;
+        }
+        if self.max_half_open_wait == Some(Duration::ZERO) {
+            return Err(ConfigError::new(
+                "max_half_open_wait",
+                "must be more than zero when set, got 0s",
+            ));
+        }
         if self.reset_timeout > self.max_open_timeout {
             return Err(ConfigError::new(
                 "reset_timeout",
@@ -82,6 +194,69 @@ impl CircuitBreakerConfig {
             ));
         }
         Ok(())
+    }
+}
+
+/// A rate in `(0, 1]`.
+fn check_rate(field: &str, rate: f64) -> Result<(), crate::ConfigError> {
+    if rate > 0.0 && rate <= 1.0 {
+        Ok(())
+    } else {
+        Err(crate::ConfigError::new(
+            field,
+            format!("must be a share of calls above 0.0 and at most 1.0, got {rate}"),
+        ))
+    }
+}
+
+impl FailureRate {
+    /// Checks the rule: `threshold` in `(0, 1]`, `minimum_calls` at least 1, a window of at
+    /// least one call or more than zero time.
+    ///
+    /// ```
+    /// use resilience_core::FailureRate;
+    /// let bad = FailureRate { threshold: 1.5, ..FailureRate::default() };
+    /// assert_eq!(bad.validate().unwrap_err().field(), "threshold");
+    /// ```
+    pub fn validate(&self) -> Result<(), crate::ConfigError> {
+        use crate::ConfigError;
+        check_rate("threshold", self.threshold)?;
+        if self.minimum_calls == 0 {
+            return Err(ConfigError::new(
+                "minimum_calls",
+                "must be at least 1, got 0",
+            ));
+        }
+        match self.window {
+            Window::Count(0) => Err(ConfigError::new(
+                "window",
+                "must hold at least 1 call, got 0",
+            )),
+            Window::Time(d) if d.is_zero() => Err(ConfigError::new(
+                "window",
+                "must be more than zero time, got 0s",
+            )),
+            _ => Ok(()),
+        }
+    }
+}
+
+impl SlowCall {
+    /// Checks the rule: `duration` more than zero, `rate_threshold` in `(0, 1]`.
+    ///
+    /// ```
+    /// use resilience_core::SlowCall;
+    /// let bad = SlowCall { rate_threshold: 0.0, ..SlowCall::default() };
+    /// assert_eq!(bad.validate().unwrap_err().field(), "rate_threshold");
+    /// ```
+    pub fn validate(&self) -> Result<(), crate::ConfigError> {
+        if self.duration.is_zero() {
+            return Err(crate::ConfigError::new(
+                "duration",
+                "must be more than zero, got 0s",
+            ));
+        }
+        check_rate("rate_threshold", self.rate_threshold)
     }
 }
 

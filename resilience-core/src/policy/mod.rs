@@ -14,7 +14,7 @@ mod retry;
 mod settings;
 
 pub(crate) use breaker::next_open_timeout;
-pub use breaker::CircuitBreakerConfig;
+pub use breaker::{CircuitBreakerConfig, FailureRate, SlowCall, Window};
 pub(crate) use json::Document;
 pub(crate) use keys::{key, parse_key};
 pub(crate) use overrides::repair_breaker;
