@@ -33,6 +33,7 @@ mod classifier;
 mod classify;
 mod clock;
 mod error;
+mod failure;
 mod global;
 mod integrations;
 mod manager;
@@ -47,16 +48,18 @@ pub use breaker::{
     CircuitBreakerRegistryBuilder, CircuitBreakerStatus, CircuitState, PersistError, PersistStats,
     StateChange,
 };
-pub use budget::RetryBudget;
 pub use call::{RetryEvent, RetryHook};
 pub use category::{CategorySet, ErrorCategory};
 pub use classifier::ErrorClassifier;
 pub use classify::Classify;
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use error::{AttemptTimedOut, CircuitOpenError, ConfigError};
+pub use failure::{Failure, JudgeOk, NoJudge};
 pub use global::{global, set_global};
 pub use manager::{Call, Guarded, Operation, RetryManager, RetryManagerBuilder, Unguarded};
-pub use policy::{CircuitBreakerConfig, FailureRate, NonRetryable, RetryConfig, SlowCall, Window};
+pub use policy::{
+    CircuitBreakerConfig, FailureRate, NonRetryable, RetryBudget, RetryConfig, SlowCall, Window,
+};
 pub use rng::Rng;
 
 #[cfg(feature = "macros")]
@@ -71,7 +74,8 @@ pub mod __private {
     pub use crate::manager::{engine, HandleRef, Site};
     pub use crate::policy::{BreakerOverrides, CallOverrides, RetryOverrides};
     pub use crate::{
-        AttemptTimedOut, CircuitOpenError, Classify, ErrorCategory, Jitter, RetryManager,
+        AttemptTimedOut, CircuitOpenError, Classify, ErrorCategory, Failure, Jitter, RetryBudget,
+        RetryManager, Window,
     };
     pub use core::option::Option::{self, None, Some};
     pub use core::result::Result::{self, Err, Ok};

@@ -21,6 +21,8 @@ pub(crate) const RETRY_KEYS: &[&str] = &[
     "jitter",
     "max_elapsed",
     "timeout",
+    "classify_ok",
+    "budget",
     "circuit_breaker",
     "manager",
     "crate",
@@ -34,7 +36,17 @@ pub(crate) const BREAKER_KEYS: &[&str] = &[
     "success_threshold",
     "open_timeout_increment_factor",
     "max_open_timeout",
+    "failure_rate",
+    "window",
+    "window_calls",
+    "minimum_calls",
+    "slow_call",
+    "slow_call_rate",
+    "max_half_open_wait",
 ];
+
+/// The keys of `budget(...)`.
+pub(crate) const BUDGET_KEYS: &[&str] = &["percent", "min_per_sec", "ttl"];
 
 /// A value together with the key it was given under (for "repeated key" and rules that blame
 /// the key rather than the value).
@@ -77,6 +89,11 @@ impl<T> Slot<T> {
         self.0.as_ref()
     }
 
+    /// The key the value was given under.
+    pub(crate) fn key(&self) -> Option<&syn::Path> {
+        self.0.as_ref().map(|a| &a.key)
+    }
+
     pub(crate) fn value(&self) -> Option<&T> {
         self.0.as_ref().map(|a| &a.value)
     }
@@ -98,6 +115,28 @@ pub(crate) struct BreakerArgs {
     pub success_threshold: Slot<Number>,
     pub open_timeout_increment_factor: Slot<Number>,
     pub max_open_timeout: Slot<DurationLit>,
+    pub failure_rate: Slot<Number>,
+    pub window: Slot<DurationLit>,
+    pub window_calls: Slot<Number>,
+    pub minimum_calls: Slot<Number>,
+    pub slow_call: Slot<DurationLit>,
+    pub slow_call_rate: Slot<Number>,
+    pub max_half_open_wait: Slot<DurationLit>,
+}
+
+/// `budget = false`, or `budget(...)` / `budget = true`.
+#[derive(Debug)]
+pub(crate) enum BudgetArg {
+    Off,
+    On(Box<BudgetArgs>),
+}
+
+/// The arguments of `budget(...)`.
+#[derive(Debug, Default)]
+pub(crate) struct BudgetArgs {
+    pub percent: Slot<Number>,
+    pub min_per_sec: Slot<Number>,
+    pub ttl: Slot<DurationLit>,
 }
 
 /// Everything `#[retry(...)]` was given, as written.
@@ -113,6 +152,8 @@ pub(crate) struct RetryArgs {
     pub jitter: Slot<syn::LitStr>,
     pub max_elapsed: Slot<DurationLit>,
     pub timeout: Slot<DurationLit>,
+    pub classify_ok: Slot<syn::Path>,
+    pub budget: Slot<BudgetArg>,
     pub circuit_breaker: Slot<BreakerArg>,
     pub manager: Slot<Expr>,
     pub krate: Slot<syn::LitStr>,
@@ -189,6 +230,21 @@ fn parse_retry_arg(cx: &mut Ctxt, args: &mut RetryArgs, meta: &Meta) {
         "timeout" => {
             if let Some(v) = duration(cx, meta, "timeout") {
                 args.timeout.set(cx, key, v);
+            }
+        }
+        "classify_ok" => match meta {
+            Meta::NameValue(syn::MetaNameValue {
+                value: Expr::Path(p),
+                ..
+            }) if p.qself.is_none() => args.classify_ok.set(cx, key, p.path.clone()),
+            _ => cx.error_spanned_by(
+                meta,
+                "`classify_ok` names a function `fn(&T) -> Option<Failure>`: `classify_ok = judge_response`",
+            ),
+        },
+        "budget" => {
+            if let Some(v) = budget(cx, meta) {
+                args.budget.set(cx, key, v);
             }
         }
         "circuit_breaker" => {
@@ -291,7 +347,101 @@ fn parse_breaker_arg(cx: &mut Ctxt, args: &mut BreakerArgs, meta: &Meta) {
                 args.max_open_timeout.set(cx, key, v);
             }
         }
+        "failure_rate" => {
+            if let Some(v) = number(cx, meta, "failure_rate = 0.5") {
+                args.failure_rate.set(cx, key, v);
+            }
+        }
+        "window" => {
+            if let Some(v) = duration(cx, meta, "window") {
+                args.window.set(cx, key, v);
+            }
+        }
+        "window_calls" => {
+            if let Some(v) = integer(cx, meta, "window_calls = 100") {
+                args.window_calls.set(cx, key, v);
+            }
+        }
+        "minimum_calls" => {
+            if let Some(v) = integer(cx, meta, "minimum_calls = 20") {
+                args.minimum_calls.set(cx, key, v);
+            }
+        }
+        "slow_call" => {
+            if let Some(v) = duration(cx, meta, "slow_call") {
+                args.slow_call.set(cx, key, v);
+            }
+        }
+        "slow_call_rate" => {
+            if let Some(v) = number(cx, meta, "slow_call_rate = 0.8") {
+                args.slow_call_rate.set(cx, key, v);
+            }
+        }
+        "max_half_open_wait" => {
+            if let Some(v) = duration(cx, meta, "max_half_open_wait") {
+                args.max_half_open_wait.set(cx, key, v);
+            }
+        }
         _ => unknown_key(cx, key, "circuit_breaker(...)", BREAKER_KEYS),
+    }
+}
+
+fn budget(cx: &mut Ctxt, meta: &Meta) -> Option<BudgetArg> {
+    const HELP: &str = "write `budget = false` to retry without a budget, or `budget(percent = 0.2, min_per_sec = 10, ttl = \"10s\")` to set one";
+    match meta {
+        Meta::NameValue(nv) => match &nv.value {
+            Expr::Lit(syn::ExprLit {
+                lit: Lit::Bool(b), ..
+            }) => Some(if b.value {
+                BudgetArg::On(Box::default())
+            } else {
+                BudgetArg::Off
+            }),
+            other => {
+                cx.error_spanned_by(
+                    other,
+                    format!("`budget` takes `false` or a list of settings: {HELP}"),
+                );
+                None
+            }
+        },
+        Meta::Path(p) => {
+            cx.error_spanned_by(p, format!("`budget` needs settings: {HELP}"));
+            None
+        }
+        Meta::List(list) => {
+            let nested = match list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)
+            {
+                Ok(nested) => nested,
+                Err(e) => {
+                    cx.syn_error(e);
+                    return None;
+                }
+            };
+            let mut args = BudgetArgs::default();
+            for meta in &nested {
+                let key = meta.path();
+                match key_name(key).unwrap_or_default().as_str() {
+                    "percent" => {
+                        if let Some(v) = number(cx, meta, "percent = 0.2") {
+                            args.percent.set(cx, key, v);
+                        }
+                    }
+                    "min_per_sec" => {
+                        if let Some(v) = integer(cx, meta, "min_per_sec = 10") {
+                            args.min_per_sec.set(cx, key, v);
+                        }
+                    }
+                    "ttl" => {
+                        if let Some(v) = duration(cx, meta, "ttl") {
+                            args.ttl.set(cx, key, v);
+                        }
+                    }
+                    _ => unknown_key(cx, key, "budget(...)", BUDGET_KEYS),
+                }
+            }
+            Some(BudgetArg::On(Box::new(args)))
+        }
     }
 }
 

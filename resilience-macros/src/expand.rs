@@ -82,14 +82,23 @@ fn function(s: &Settings, func: ItemFn) -> TokenStream {
     let guarded = s.breaker.is_some();
     let last_error = guarded.then(|| quote!(let mut __resilience_last = #p::None;));
     // Trait errors (`E: From<CircuitOpenError>`, `E: Classify`) point at the return type.
+    let judged = s.classify_ok.is_some();
     let admit = if guarded {
-        let rejected = quote_spanned! {ret_span=>
-            __resilience_call.rejected(__resilience_open, __resilience_last)
+        // With `classify_ok` the last result may be an `Ok` value judged a failure, which a
+        // rejection returns as it was.
+        let rejected = if judged {
+            quote_spanned! {ret_span=>
+                __resilience_call.rejected_with(__resilience_open, __resilience_last)
+            }
+        } else {
+            quote_spanned! {ret_span=>
+                #p::Err(__resilience_call.rejected(__resilience_open, __resilience_last))
+            }
         };
         quote! {
             let __resilience_permit = match __resilience_call.admit() {
                 #p::Ok(__resilience_permit) => __resilience_permit,
-                #p::Err(__resilience_open) => return #p::Err(#rejected),
+                #p::Err(__resilience_open) => return #rejected,
             };
         }
     } else {
@@ -138,6 +147,41 @@ fn function(s: &Settings, func: ItemFn) -> TokenStream {
         )
     };
 
+    // With `classify_ok`, the judged step takes the place of the plain match of the result.
+    let judge_step = s.classify_ok.as_ref().map(|judge| {
+        let keep = guarded.then(|| quote!(__resilience_last = #p::Some(__resilience_kept);));
+        let judged_call = quote_spanned! {judge.span()=>
+            __resilience_call.judged(__resilience_permit, __resilience_result, &#judge)
+        };
+        quote! {
+            match #judged_call {
+                #p::Ok(__resilience_end) => return __resilience_end,
+                #p::Err((__resilience_delay, __resilience_kept)) => {
+                    #keep
+                    #sleep
+                    continue;
+                }
+            }
+        }
+    });
+
+    let plain_step = quote! {
+        match __resilience_result {
+                    #p::Ok(__resilience_value) => {
+                        __resilience_call.succeeded(__resilience_permit);
+                        return #p::Ok(__resilience_value);
+                    }
+                    #p::Err(__resilience_error) => match #failed {
+                        #p::Next::Retry(__resilience_delay) => {
+                            #keep_last
+                            #sleep
+                        }
+                        #p::Next::Stop => return #p::Err(__resilience_error),
+                    },
+                }
+    };
+    let step = judge_step.unwrap_or(plain_step);
+
     quote! {
         #(#attrs)*
         #vis #sig {
@@ -154,19 +198,7 @@ fn function(s: &Settings, func: ItemFn) -> TokenStream {
             loop {
                 #admit
                 #attempt
-                match __resilience_result {
-                    #p::Ok(__resilience_value) => {
-                        __resilience_call.succeeded(__resilience_permit);
-                        return #p::Ok(__resilience_value);
-                    }
-                    #p::Err(__resilience_error) => match #failed {
-                        #p::Next::Retry(__resilience_delay) => {
-                            #keep_last
-                            #sleep
-                        }
-                        #p::Next::Stop => return #p::Err(__resilience_error),
-                    },
-                }
+                #step
             }
         }
     }
@@ -231,6 +263,26 @@ fn call_spec(
         "max_elapsed",
         retry.max_elapsed.map(duration),
     );
+    let budget = retry.budget.as_ref().map(|budget| match budget {
+        None => quote!(#p::None),
+        Some(b) => {
+            let mut fields = Vec::new();
+            if let Some(v) = b.percent {
+                let v = float(v);
+                fields.push(quote!(percent_can_retry: #v));
+            }
+            if let Some(v) = b.min_per_sec {
+                let v = int(v);
+                fields.push(quote!(min_retries_per_sec: #v));
+            }
+            if let Some(v) = b.ttl {
+                let v = duration(v);
+                fields.push(quote!(ttl: #v));
+            }
+            quote!(#p::Some(#p::RetryBudget { #(#fields,)* ..#p::RetryBudget::DEFAULT }))
+        }
+    });
+    field(&mut retry_fields, "budget", budget);
 
     let mut breaker_fields = Vec::new();
     if let Some(b) = breaker {
@@ -263,6 +315,39 @@ fn call_spec(
             &mut breaker_fields,
             "max_open_timeout",
             b.max_open_timeout.map(duration),
+        );
+        field(
+            &mut breaker_fields,
+            "failure_rate",
+            b.failure_rate.map(float),
+        );
+        let window = match (b.window, b.window_calls) {
+            (Some(nanos), _) => {
+                let d = duration(nanos);
+                Some(quote!(#p::Window::Time(#d)))
+            }
+            (None, Some(calls)) => {
+                let n = int(calls);
+                Some(quote!(#p::Window::Count(#n)))
+            }
+            (None, None) => None,
+        };
+        field(&mut breaker_fields, "window", window);
+        field(
+            &mut breaker_fields,
+            "minimum_calls",
+            b.minimum_calls.map(int),
+        );
+        field(&mut breaker_fields, "slow_call", b.slow_call.map(duration));
+        field(
+            &mut breaker_fields,
+            "slow_call_rate",
+            b.slow_call_rate.map(float),
+        );
+        field(
+            &mut breaker_fields,
+            "max_half_open_wait",
+            b.max_half_open_wait.map(duration),
         );
     }
 

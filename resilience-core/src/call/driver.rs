@@ -9,7 +9,7 @@
 use super::handle::{OperationHandle, Policy};
 use super::{CallSpec, Engine, RetryEvent};
 use crate::breaker::BreakerPermit;
-use crate::{CircuitOpenError, Classify, ErrorCategory};
+use crate::{CircuitOpenError, Classify, ErrorCategory, JudgeOk};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -237,6 +237,14 @@ impl<'h> CallState<'h> {
         open: CircuitOpenError,
         last: Option<E>,
     ) -> E {
+        self.record_rejection();
+        match last {
+            Some(error) => error,
+            None => E::from(open),
+        }
+    }
+
+    fn record_rejection(&self) {
         self.handle
             .metrics
             .record_failure(self.attempts, true, true);
@@ -246,9 +254,50 @@ impl<'h> CallState<'h> {
             attempts = self.attempts,
             "circuit breaker rejected the call"
         );
+    }
+
+    /// One attempt's result, judged: `Ok(end)` ends the call with `end`; `Err((delay, result))`
+    /// retries after `delay`, keeping `result` as the last one. An `Ok` value that `judge`
+    /// takes for a failure is reported and retried like an error of its category, and is what
+    /// the call returns when no retry follows.
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    pub fn judged<T, E: Classify, J: JudgeOk<T>>(
+        &mut self,
+        permit: Permit<'h>,
+        result: Result<T, E>,
+        judge: &J,
+    ) -> Result<Result<T, E>, (Duration, Result<T, E>)> {
+        match result {
+            Ok(value) => match judge.judge(&value) {
+                None => {
+                    self.succeeded(permit);
+                    Ok(Ok(value))
+                }
+                Some(failure) => match self.failed(permit, &failure) {
+                    Next::Retry(delay) => Err((delay, Ok(value))),
+                    Next::Stop => Ok(Ok(value)),
+                },
+            },
+            Err(error) => match self.failed(permit, &error) {
+                Next::Retry(delay) => Err((delay, Err(error))),
+                Next::Stop => Ok(Err(error)),
+            },
+        }
+    }
+
+    /// The breaker refused an attempt: the call ends with the last real result (an error, or
+    /// an `Ok` value judged a failure), or with the rejection when no attempt ran.
+    #[cold]
+    pub fn rejected_with<T, E: From<CircuitOpenError>>(
+        &mut self,
+        open: CircuitOpenError,
+        last: Option<Result<T, E>>,
+    ) -> Result<T, E> {
+        self.record_rejection();
         match last {
-            Some(error) => error,
-            None => E::from(open),
+            Some(result) => result,
+            None => Err(E::from(open)),
         }
     }
 
@@ -278,82 +327,83 @@ impl std::fmt::Display for DisplayError<'_> {
     }
 }
 
-/// The loop of a blocking call: `admit` decides whether an attempt may run.
-pub(crate) fn run_blocking<'h, T, E, F, A>(
+/// The loop of a blocking call: `admit` decides whether an attempt may run, `judge` whether an
+/// `Ok` value is really a failure.
+pub(crate) fn run_blocking<'h, T, E, F, A, J>(
     mut call: CallState<'h>,
     mut admit: A,
+    judge: &J,
     mut attempt: F,
 ) -> Result<T, E>
 where
     E: Classify,
     F: FnMut() -> Result<T, E>,
-    A: FnMut(&mut CallState<'h>, Option<E>) -> Result<Permit<'h>, E>,
+    A: FnMut(&mut CallState<'h>, Option<Result<T, E>>) -> Result<Permit<'h>, Result<T, E>>,
+    J: JudgeOk<T>,
 {
     let mut last = None;
     loop {
-        let permit = admit(&mut call, last.take())?;
-        match attempt() {
-            Ok(value) => {
-                call.succeeded(permit);
-                return Ok(value);
+        let permit = match admit(&mut call, last.take()) {
+            Ok(permit) => permit,
+            Err(end) => return end,
+        };
+        let result = attempt();
+        match call.judged(permit, result, judge) {
+            Ok(end) => return end,
+            Err((delay, result)) => {
+                last = Some(result);
+                call.sleep(delay);
             }
-            Err(error) => match call.failed(permit, &error) {
-                Next::Retry(delay) => {
-                    last = Some(error);
-                    call.sleep(delay);
-                }
-                Next::Stop => return Err(error),
-            },
         }
     }
 }
 
 /// The loop of an async call; the same steps as [`run_blocking`].
-pub(crate) async fn run_async<'h, T, E, F, Fut, A>(
+pub(crate) async fn run_async<'h, T, E, F, Fut, A, J>(
     mut call: CallState<'h>,
     mut admit: A,
+    judge: &J,
     mut attempt: F,
 ) -> Result<T, E>
 where
     E: Classify,
     F: FnMut() -> Fut,
     Fut: std::future::Future<Output = Result<T, E>>,
-    A: FnMut(&mut CallState<'h>, Option<E>) -> Result<Permit<'h>, E>,
+    A: FnMut(&mut CallState<'h>, Option<Result<T, E>>) -> Result<Permit<'h>, Result<T, E>>,
+    J: JudgeOk<T>,
 {
     let mut last = None;
     loop {
-        let permit = admit(&mut call, last.take())?;
-        match attempt().await {
-            Ok(value) => {
-                call.succeeded(permit);
-                return Ok(value);
+        let permit = match admit(&mut call, last.take()) {
+            Ok(permit) => permit,
+            Err(end) => return end,
+        };
+        let result = attempt().await;
+        match call.judged(permit, result, judge) {
+            Ok(end) => return end,
+            Err((delay, result)) => {
+                last = Some(result);
+                call.sleep_async(delay).await;
             }
-            Err(error) => match call.failed(permit, &error) {
-                Next::Retry(delay) => {
-                    last = Some(error);
-                    call.sleep_async(delay).await;
-                }
-                Next::Stop => return Err(error),
-            },
         }
     }
 }
 
 /// Admission for calls through the breaker: a rejection ends the call.
-pub(crate) fn admit_guarded<'h, E: From<CircuitOpenError>>(
+pub(crate) fn admit_guarded<'h, T, E: From<CircuitOpenError>>(
     call: &mut CallState<'h>,
-    last: Option<E>,
-) -> Result<Permit<'h>, E> {
+    last: Option<Result<T, E>>,
+) -> Result<Permit<'h>, Result<T, E>> {
     match call.admit() {
         Ok(permit) => Ok(permit),
-        Err(open) => Err(call.rejected(open, last)),
+        Err(open) => Err(call.rejected_with(open, last)),
     }
 }
 
 /// Admission for calls that bypass the breaker: always granted.
-pub(crate) fn admit_unguarded<'h, E>(
+pub(crate) fn admit_unguarded<'h, T, E>(
     call: &mut CallState<'h>,
-    _last: Option<E>,
-) -> Result<Permit<'h>, E> {
+    _last: Option<Result<T, E>>,
+) -> Result<Permit<'h>, Result<T, E>> {
     Ok(call.admit_unguarded())
 }

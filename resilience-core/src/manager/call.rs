@@ -5,7 +5,10 @@ use crate::call::{
     admit_guarded, admit_unguarded, run_async, run_blocking, CallSpec, CallState, RetryEvent,
 };
 use crate::policy::resolve;
-use crate::{CircuitBreakerConfig, CircuitOpenError, Classify, ConfigError, Jitter, RetryConfig};
+use crate::{
+    CircuitBreakerConfig, CircuitOpenError, Classify, ConfigError, Jitter, JudgeOk, NoJudge,
+    RetryConfig,
+};
 use std::future::Future;
 use std::marker::PhantomData;
 use std::sync::Arc;
@@ -22,16 +25,18 @@ pub enum Unguarded {}
 /// One call with per-call overrides; see [`RetryManager::call`]. Per-call values win over
 /// per-operation JSON entries, which win over the manager's defaults.
 #[must_use = "a call does nothing until `run` or `run_async`"]
-pub struct Call<'m, Mode> {
+pub struct Call<'m, Mode, J = NoJudge> {
     pub(super) manager: &'m RetryManager,
     /// The operation's handle as found when the call was made: one without a registered
     /// breaker until a guarded run asks for it, so a call that bypasses its breaker creates none.
     pub(super) handle: HandleRef<'m>,
     pub(super) spec: CallSpec,
+    /// Judges `Ok` values ([`Call::classify_ok`]).
+    pub(super) judge: J,
     pub(super) mode: PhantomData<Mode>,
 }
 
-impl<'m, Mode> Call<'m, Mode> {
+impl<'m, Mode, J> Call<'m, Mode, J> {
     /// Replaces the manager's retry settings for this call (overrides set on the call still
     /// apply on top).
     ///
@@ -194,6 +199,33 @@ impl<'m, Mode> Call<'m, Mode> {
         self
     }
 
+    /// Judges every `Ok` value: one that `judge` takes for a [`Failure`](crate::Failure) (an HTTP 503 that
+    /// arrived as a response) is retried and counted as a failure of its category; when no
+    /// retry follows (attempts exhausted, not retryable, breaker open) the call returns that
+    /// last `Ok` value as it was.
+    ///
+    /// ```
+    /// use resilience_core::{ErrorCategory, Failure, RetryManager};
+    /// use std::time::Duration;
+    /// let manager = RetryManager::new();
+    /// let mut statuses = vec![200, 503, 503];
+    /// let status: Result<u16, std::io::Error> = manager
+    ///     .call("api", "get")
+    ///     .initial_delay(Duration::ZERO)
+    ///     .classify_ok(|s: &u16| (*s == 503).then(|| Failure::new(ErrorCategory::Unavailable)))
+    ///     .run(|| Ok(statuses.pop().unwrap()));
+    /// assert_eq!(status.unwrap(), 200); // 503, 503, then 200
+    /// ```
+    pub fn classify_ok<K>(self, judge: K) -> Call<'m, Mode, K> {
+        Call {
+            manager: self.manager,
+            handle: self.handle,
+            spec: self.spec,
+            judge,
+            mode: PhantomData,
+        }
+    }
+
     /// The settings this call would run with (its own values over the operation's entry over
     /// the manager's defaults), checked. `run` repairs invalid values (and logs them) instead of
     /// failing, since it can only return the caller's error type.
@@ -215,7 +247,7 @@ impl<'m, Mode> Call<'m, Mode> {
     }
 }
 
-impl<'m> Call<'m, Guarded> {
+impl<'m, J> Call<'m, Guarded, J> {
     /// Breaker settings for this call's breaker.
     ///
     /// ```
@@ -244,12 +276,13 @@ impl<'m> Call<'m, Guarded> {
     /// let got: Result<u8, NoConversion> = manager.call("api", "get").without_circuit_breaker().run(|| Ok(2));
     /// assert_eq!(got.unwrap(), 2);
     /// ```
-    pub fn without_circuit_breaker(mut self) -> Call<'m, Unguarded> {
+    pub fn without_circuit_breaker(mut self) -> Call<'m, Unguarded, J> {
         self.spec.policy.use_breaker = false;
         Call {
             manager: self.manager,
             handle: self.handle,
             spec: self.spec,
+            judge: self.judge,
             mode: PhantomData,
         }
     }
@@ -259,10 +292,11 @@ impl<'m> Call<'m, Guarded> {
     where
         F: FnMut() -> Result<T, E>,
         E: Classify + From<CircuitOpenError>,
+        J: JudgeOk<T>,
     {
         let handle = self.manager.guarded(self.handle, &self.spec);
         let call = CallState::new(&self.manager.engine, &handle, &self.spec);
-        run_blocking(call, admit_guarded, f)
+        run_blocking(call, admit_guarded, &self.judge, f)
     }
 
     /// Runs the futures made by `f` with retries, through the breaker.
@@ -271,22 +305,24 @@ impl<'m> Call<'m, Guarded> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         E: Classify + From<CircuitOpenError>,
+        J: JudgeOk<T>,
     {
         let handle = self.manager.guarded(self.handle, &self.spec);
         let call = CallState::new(&self.manager.engine, &handle, &self.spec);
-        run_async(call, admit_guarded, f).await
+        run_async(call, admit_guarded, &self.judge, f).await
     }
 }
 
-impl Call<'_, Unguarded> {
+impl<J> Call<'_, Unguarded, J> {
     /// Runs `f` with retries, without a breaker.
     pub fn run<T, E, F>(self, f: F) -> Result<T, E>
     where
         F: FnMut() -> Result<T, E>,
         E: Classify,
+        J: JudgeOk<T>,
     {
         let call = CallState::new(&self.manager.engine, &self.handle, &self.spec);
-        run_blocking(call, admit_unguarded, f)
+        run_blocking(call, admit_unguarded, &self.judge, f)
     }
 
     /// Runs the futures made by `f` with retries, without a breaker.
@@ -295,8 +331,9 @@ impl Call<'_, Unguarded> {
         F: FnMut() -> Fut,
         Fut: Future<Output = Result<T, E>>,
         E: Classify,
+        J: JudgeOk<T>,
     {
         let call = CallState::new(&self.manager.engine, &self.handle, &self.spec);
-        run_async(call, admit_unguarded, f).await
+        run_async(call, admit_unguarded, &self.judge, f).await
     }
 }

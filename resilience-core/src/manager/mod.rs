@@ -21,7 +21,7 @@ use crate::metrics::MetricsRegistry;
 use crate::policy::{Document, Settings};
 use crate::{
     CircuitBreakerRegistry, CircuitBreakerStatus, CircuitOpenError, Classify, ConfigError,
-    MetricsSnapshot, OperationSnapshot, RetryConfig,
+    MetricsSnapshot, NoJudge, OperationSnapshot, RetryConfig,
 };
 use handles::Handles;
 use parking_lot::{Mutex, RwLock};
@@ -134,7 +134,7 @@ impl RetryManager {
     {
         let handle = self.handle(component, operation, true);
         let call = CallState::new(&self.engine, &handle, &GUARDED_SPEC);
-        run_blocking(call, admit_guarded, f)
+        run_blocking(call, admit_guarded, &NoJudge, f)
     }
 
     /// The async form of [`execute`](Self::execute): `f` makes a new future per attempt. The
@@ -163,7 +163,7 @@ impl RetryManager {
         // Not through `call(..)`: its spec would be copied into this future for nothing.
         let handle = self.handle(component, operation, true);
         let call = CallState::new(&self.engine, &handle, &GUARDED_SPEC);
-        run_async(call, admit_guarded, f).await
+        run_async(call, admit_guarded, &NoJudge, f).await
     }
 
     /// A call with per-call overrides, ended by [`Call::run`] or [`Call::run_async`]. The
@@ -186,6 +186,7 @@ impl RetryManager {
             // Not guarded yet: a call that ends up bypassing its breaker creates none.
             handle: HandleRef::Owned(self.handle(component, operation, false)),
             spec: CallSpec::GUARDED,
+            judge: NoJudge,
             mode: PhantomData,
         }
     }

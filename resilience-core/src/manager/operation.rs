@@ -4,7 +4,7 @@ use super::{Call, Guarded, HandleRef, RetryManager};
 use crate::call::{
     admit_guarded, run_async, run_blocking, CallSpec, CallState, OperationHandle, GUARDED_SPEC,
 };
-use crate::{CircuitBreakerStatus, CircuitOpenError, Classify};
+use crate::{CircuitBreakerStatus, CircuitOpenError, Classify, NoJudge};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -25,7 +25,7 @@ impl Operation<'_> {
         E: Classify + From<CircuitOpenError>,
     {
         let call = CallState::new(&self.manager.engine, &self.handle, &GUARDED_SPEC);
-        run_blocking(call, admit_guarded, f)
+        run_blocking(call, admit_guarded, &NoJudge, f)
     }
 
     /// As [`RetryManager::execute_async`], without the look-up.
@@ -46,7 +46,7 @@ impl Operation<'_> {
         E: Classify + From<CircuitOpenError>,
     {
         let call = CallState::new(&self.manager.engine, &self.handle, &GUARDED_SPEC);
-        run_async(call, admit_guarded, f).await
+        run_async(call, admit_guarded, &NoJudge, f).await
     }
 
     /// A call with per-call overrides, as [`RetryManager::call`].
@@ -63,6 +63,7 @@ impl Operation<'_> {
             manager: self.manager,
             handle: HandleRef::Cached(&self.handle),
             spec: CallSpec::GUARDED,
+            judge: NoJudge,
             mode: PhantomData,
         }
     }

@@ -13,6 +13,7 @@
 //! ```
 
 use super::{parse_key, BreakerOverrides, KeyOverrides, RetryOverrides, Settings};
+use super::{RetryBudget, Window};
 use crate::backoff::duration_from_secs;
 use crate::{CategorySet, ConfigError, ErrorCategory, Jitter};
 use serde::de::{Deserializer, Error as _};
@@ -53,6 +54,59 @@ struct RetryDoc {
     max_elapsed: Option<Duration>,
     #[serde(default, deserialize_with = "categories")]
     retryable_categories: Option<CategorySet>,
+    #[serde(default)]
+    budget: Option<BudgetSetting>,
+}
+
+/// `"budget": false` (no budget), or `"budget": {"percent": 0.2, "min_per_sec": 10, "ttl": 10}`
+/// with any of the keys (the others from [`RetryBudget::DEFAULT`]).
+#[derive(Debug)]
+struct BudgetSetting(Option<RetryBudget>);
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct BudgetDoc {
+    #[serde(default, deserialize_with = "number")]
+    percent: Option<f64>,
+    #[serde(default, deserialize_with = "whole")]
+    min_per_sec: Option<u32>,
+    #[serde(default, deserialize_with = "seconds")]
+    ttl: Option<Duration>,
+}
+
+impl<'de> Deserialize<'de> for BudgetSetting {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = BudgetSetting;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("`false` or an object with `percent`, `min_per_sec` and `ttl`")
+            }
+            fn visit_bool<E: serde::de::Error>(self, on: bool) -> Result<BudgetSetting, E> {
+                Ok(BudgetSetting(on.then_some(RetryBudget::DEFAULT)))
+            }
+            fn visit_map<M: serde::de::MapAccess<'de>>(
+                self,
+                map: M,
+            ) -> Result<BudgetSetting, M::Error> {
+                // Through the map itself, so that the path of a bad key stays known.
+                let doc =
+                    BudgetDoc::deserialize(serde::de::value::MapAccessDeserializer::new(map))?;
+                let mut budget = RetryBudget::DEFAULT;
+                set(&mut budget.percent_can_retry, doc.percent);
+                set(&mut budget.min_retries_per_sec, doc.min_per_sec);
+                set(&mut budget.ttl, doc.ttl);
+                Ok(BudgetSetting(Some(budget)))
+            }
+        }
+        d.deserialize_any(Visitor)
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,6 +124,20 @@ struct BreakerDoc {
     open_timeout_increment_factor: Option<f64>,
     #[serde(default, deserialize_with = "seconds")]
     max_open_timeout: Option<Duration>,
+    #[serde(default, deserialize_with = "number")]
+    failure_rate: Option<f64>,
+    #[serde(default, deserialize_with = "seconds")]
+    window: Option<Duration>,
+    #[serde(default, deserialize_with = "whole")]
+    window_calls: Option<u32>,
+    #[serde(default, deserialize_with = "whole")]
+    minimum_calls: Option<u32>,
+    #[serde(default, deserialize_with = "seconds")]
+    slow_call: Option<Duration>,
+    #[serde(default, deserialize_with = "number")]
+    slow_call_rate: Option<f64>,
+    #[serde(default, deserialize_with = "seconds")]
+    max_half_open_wait: Option<Duration>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -106,7 +174,9 @@ impl Document {
             }
         }
         if let Some(breaker) = self.circuit_breaker {
-            breaker.overrides().apply(&mut settings.breaker);
+            breaker
+                .overrides("circuit_breaker")?
+                .apply(&mut settings.breaker);
         }
         for (name, entry) in self.operations.unwrap_or_default() {
             let path = format!("operations.{name}");
@@ -127,7 +197,7 @@ impl Document {
                 overrides.retry = retry.overrides();
             }
             if let Some(breaker) = entry.circuit_breaker {
-                overrides.breaker = breaker.overrides();
+                overrides.breaker = breaker.overrides(&format!("{path}.circuit_breaker"))?;
             }
             settings
                 .per_key
@@ -179,20 +249,38 @@ impl RetryDoc {
             jitter_factor: self.jitter_factor,
             jitter: self.jitter,
             max_elapsed: self.max_elapsed,
+            budget: self.budget.as_ref().map(|b| b.0),
         }
     }
 }
 
 impl BreakerDoc {
-    fn overrides(&self) -> BreakerOverrides {
-        BreakerOverrides {
+    fn overrides(&self, path: &str) -> Result<BreakerOverrides, ConfigError> {
+        let window = match (self.window, self.window_calls) {
+            (Some(_), Some(_)) => {
+                return Err(ConfigError::new(
+                    format!("{path}.window_calls"),
+                    "cannot be given with `window`: a window is the last N calls or the calls of the last D seconds, not both",
+                ))
+            }
+            (Some(time), None) => Some(Window::Time(time)),
+            (None, Some(calls)) => Some(Window::Count(calls)),
+            (None, None) => None,
+        };
+        Ok(BreakerOverrides {
             failure_threshold: self.failure_threshold,
             reset_timeout: self.reset_timeout,
             half_open_max_calls: self.half_open_max_calls,
             success_threshold: self.success_threshold,
             open_timeout_increment_factor: self.open_timeout_increment_factor,
             max_open_timeout: self.max_open_timeout,
-        }
+            failure_rate: self.failure_rate,
+            window,
+            minimum_calls: self.minimum_calls,
+            slow_call: self.slow_call,
+            slow_call_rate: self.slow_call_rate,
+            max_half_open_wait: self.max_half_open_wait,
+        })
     }
 }
 

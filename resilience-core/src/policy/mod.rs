@@ -7,6 +7,7 @@
 //! layers above (`call`, `manager`) and the breakers below use it; it uses neither.
 
 mod breaker;
+mod budget;
 mod json;
 mod keys;
 mod overrides;
@@ -15,6 +16,8 @@ mod settings;
 
 pub(crate) use breaker::next_open_timeout;
 pub use breaker::{CircuitBreakerConfig, FailureRate, SlowCall, Window};
+pub use budget::RetryBudget;
+pub(crate) use budget::{MAX_PERCENT_CAN_RETRY, MAX_TTL, MIN_TTL};
 pub(crate) use json::Document;
 pub(crate) use keys::{key, parse_key};
 pub(crate) use overrides::repair_breaker;

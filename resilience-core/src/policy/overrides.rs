@@ -1,7 +1,7 @@
 //! Partial configurations: what a call site, a builder call or a per-operation JSON entry sets,
 //! laid over the manager's defaults, and the repairs of values that break a rule.
 
-use super::{CircuitBreakerConfig, RetryConfig};
+use super::{CircuitBreakerConfig, FailureRate, RetryBudget, RetryConfig, SlowCall, Window};
 use crate::Jitter;
 use std::time::Duration;
 
@@ -17,6 +17,8 @@ pub struct RetryOverrides {
     pub jitter_factor: Option<f64>,
     pub jitter: Option<Jitter>,
     pub max_elapsed: Option<Duration>,
+    /// `Some(None)`: no budget (`budget = false`); `Some(Some(b))`: budget `b`.
+    pub budget: Option<Option<RetryBudget>>,
 }
 
 impl RetryOverrides {
@@ -29,6 +31,7 @@ impl RetryOverrides {
         jitter_factor: None,
         jitter: None,
         max_elapsed: None,
+        budget: None,
     };
 
     /// Writes the values that are set into `config`.
@@ -42,6 +45,7 @@ impl RetryOverrides {
         if self.max_elapsed.is_some() {
             config.max_elapsed = self.max_elapsed;
         }
+        set(&mut config.budget, self.budget);
     }
 }
 
@@ -55,6 +59,19 @@ pub struct BreakerOverrides {
     pub success_threshold: Option<u32>,
     pub open_timeout_increment_factor: Option<f64>,
     pub max_open_timeout: Option<Duration>,
+    /// The failure-rate rule's threshold; setting it (or `window`, or `minimum_calls`) turns
+    /// the rule on, its other values from the level below or [`FailureRate::default`].
+    pub failure_rate: Option<f64>,
+    /// The rate rules' window.
+    pub window: Option<Window>,
+    /// The rate rules' minimum number of calls.
+    pub minimum_calls: Option<u32>,
+    /// The slow-call rule's duration; setting it (or `slow_call_rate`) turns the rule on.
+    pub slow_call: Option<Duration>,
+    /// The slow-call rule's rate threshold.
+    pub slow_call_rate: Option<f64>,
+    /// How long a breaker may stay half-open.
+    pub max_half_open_wait: Option<Duration>,
 }
 
 impl BreakerOverrides {
@@ -66,6 +83,12 @@ impl BreakerOverrides {
         success_threshold: None,
         open_timeout_increment_factor: None,
         max_open_timeout: None,
+        failure_rate: None,
+        window: None,
+        minimum_calls: None,
+        slow_call: None,
+        slow_call_rate: None,
+        max_half_open_wait: None,
     };
 
     /// Writes the values that are set into `config`.
@@ -79,6 +102,22 @@ impl BreakerOverrides {
             self.open_timeout_increment_factor,
         );
         set(&mut config.max_open_timeout, self.max_open_timeout);
+        if self.failure_rate.is_some() || self.window.is_some() || self.minimum_calls.is_some() {
+            let mut rule = config.failure_rate.unwrap_or_default();
+            set(&mut rule.threshold, self.failure_rate);
+            set(&mut rule.window, self.window);
+            set(&mut rule.minimum_calls, self.minimum_calls);
+            config.failure_rate = Some(rule);
+        }
+        if self.slow_call.is_some() || self.slow_call_rate.is_some() {
+            let mut rule = config.slow_call.unwrap_or_default();
+            set(&mut rule.duration, self.slow_call);
+            set(&mut rule.rate_threshold, self.slow_call_rate);
+            config.slow_call = Some(rule);
+        }
+        if self.max_half_open_wait.is_some() {
+            config.max_half_open_wait = self.max_half_open_wait;
+        }
     }
 }
 
@@ -142,6 +181,7 @@ pub(crate) fn repair_retry(config: &mut RetryConfig) {
         config
             .category_backoff
             .retain(|(_, b)| b.validate().is_ok());
+        config.budget = config.budget.filter(|b| b.validate().is_ok());
     }
 }
 
@@ -158,5 +198,13 @@ pub(crate) fn repair_breaker(config: &mut CircuitBreakerConfig) {
             config.open_timeout_increment_factor = 1.0;
         }
         config.max_open_timeout = config.max_open_timeout.max(config.reset_timeout);
+        // A rule that breaks its own rules is dropped rather than guessed at.
+        config.failure_rate = config
+            .failure_rate
+            .filter(|r: &FailureRate| r.validate().is_ok());
+        config.slow_call = config.slow_call.filter(|r: &SlowCall| r.validate().is_ok());
+        if config.max_half_open_wait == Some(Duration::ZERO) {
+            config.max_half_open_wait = None;
+        }
     }
 }

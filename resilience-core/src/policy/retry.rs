@@ -1,5 +1,6 @@
 //! The retry policy: how many attempts, how long to wait, which errors are retried.
 
+use super::RetryBudget;
 use crate::{Backoff, CategorySet, ConfigError, DelaySchedule, ErrorCategory, Jitter, Rng};
 use std::error::Error;
 use std::fmt;
@@ -48,6 +49,9 @@ pub struct RetryConfig {
     /// An overall deadline from the start of the call: no retry starts whose delay would end past
     /// it. `None` (the default): only `max_attempts` limits the call.
     pub max_elapsed: Option<Duration>,
+    /// A cap on retries as a share of the component's traffic, shared by all its operations
+    /// (Finagle's retry budget). `None` (the default): only `max_attempts` limits retries.
+    pub budget: Option<RetryBudget>,
 }
 
 impl Default for RetryConfig {
@@ -64,6 +68,7 @@ impl Default for RetryConfig {
             non_retryable: NonRetryable::default(),
             category_backoff: Vec::new(),
             max_elapsed: None,
+            budget: None,
         }
     }
 }
@@ -175,6 +180,9 @@ impl RetryConfig {
                 "max_elapsed",
                 "must be more than zero when set, got 0s",
             ));
+        }
+        if let Some(budget) = &self.budget {
+            budget.validate().map_err(|e| e.within("budget"))?;
         }
         Ok(())
     }

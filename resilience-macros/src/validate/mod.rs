@@ -1,11 +1,17 @@
 //! The rules `#[retry]`'s arguments and the annotated function must follow, checked at compile
 //! time with the error on the offending token. Produces the [`Settings`] the expansion emits.
 
-use crate::attr::{BreakerArg, RetryArgs, Slot};
+use crate::attr::{BreakerArg, BudgetArg, RetryArgs};
 use crate::ctxt::Ctxt;
 use crate::suggest;
-use crate::value::{duration_nanos, DurationError, DurationLit, Number};
+mod breaker;
+mod budget;
+mod rules;
+
+pub(crate) use breaker::BreakerSettings;
+pub(crate) use budget::BudgetSettings;
 use proc_macro2::Ident;
+use rules::{count, duration, factor};
 use std::time::Duration;
 use syn::{Expr, FnArg, ItemFn, ReturnType, Type};
 
@@ -20,6 +26,8 @@ pub(crate) struct Settings {
     pub retry: RetrySettings,
     /// `None`: the call bypasses the breaker.
     pub breaker: Option<BreakerSettings>,
+    /// `classify_ok = path`: judges `Ok` values.
+    pub classify_ok: Option<syn::Path>,
     /// Per-attempt limit in nanoseconds (async fns only).
     pub timeout: Option<u64>,
     pub manager: Option<Expr>,
@@ -36,17 +44,8 @@ pub(crate) struct RetrySettings {
     /// The `Jitter` variant.
     pub jitter: Option<Ident>,
     pub max_elapsed: Option<u64>,
-}
-
-/// Breaker values; durations in nanoseconds.
-#[derive(Default)]
-pub(crate) struct BreakerSettings {
-    pub failure_threshold: Option<u32>,
-    pub reset_timeout: Option<u64>,
-    pub half_open_max_calls: Option<u32>,
-    pub success_threshold: Option<u32>,
-    pub open_timeout_increment_factor: Option<f64>,
-    pub max_open_timeout: Option<u64>,
+    /// `Some(None)`: `budget = false`.
+    pub budget: Option<Option<BudgetSettings>>,
 }
 
 const JITTERS: &[(&str, &str)] = &[
@@ -101,6 +100,10 @@ pub(crate) fn settings(cx: &mut Ctxt, args: &RetryArgs, func: &ItemFn) -> Settin
         jitter_factor: factor(cx, &args.jitter_factor, "jitter_factor", 0.0, Some(1.0), ""),
         jitter: args.jitter.value().and_then(|lit| jitter(cx, lit)),
         max_elapsed: duration(cx, &args.max_elapsed, "max_elapsed", false),
+        budget: args.budget.value().map(|b| match b {
+            BudgetArg::Off => None,
+            BudgetArg::On(b) => Some(budget::settings(cx, b)),
+        }),
     };
     if let (Some(initial), Some(max), Some(arg)) = (
         retry.initial_delay,
@@ -121,40 +124,7 @@ pub(crate) fn settings(cx: &mut Ctxt, args: &RetryArgs, func: &ItemFn) -> Settin
 
     let breaker = match args.circuit_breaker.value() {
         Some(BreakerArg::Off) => None,
-        Some(BreakerArg::On(b)) => {
-            let settings = BreakerSettings {
-                failure_threshold: count(cx, &b.failure_threshold, "failure_threshold", ""),
-                reset_timeout: duration(cx, &b.reset_timeout, "reset_timeout", true),
-                half_open_max_calls: count(cx, &b.half_open_max_calls, "half_open_max_calls", ""),
-                success_threshold: count(cx, &b.success_threshold, "success_threshold", ""),
-                open_timeout_increment_factor: factor(
-                    cx,
-                    &b.open_timeout_increment_factor,
-                    "open_timeout_increment_factor",
-                    1.0,
-                    None,
-                    " (open timeouts never shrink)",
-                ),
-                max_open_timeout: duration(cx, &b.max_open_timeout, "max_open_timeout", true),
-            };
-            if let (Some(reset), Some(max), Some(arg)) = (
-                settings.reset_timeout,
-                settings.max_open_timeout,
-                b.reset_timeout.value(),
-            ) {
-                if reset > max {
-                    cx.error_spanned_by(
-                        arg.tokens(),
-                        format!(
-                            "`reset_timeout` ({:?}) is longer than `max_open_timeout` ({:?}); lower `reset_timeout` or raise `max_open_timeout`",
-                            Duration::from_nanos(reset),
-                            Duration::from_nanos(max)
-                        ),
-                    );
-                }
-            }
-            Some(settings)
-        }
+        Some(BreakerArg::On(b)) => Some(breaker::settings(cx, b)),
         None => Some(BreakerSettings::default()),
     };
 
@@ -176,6 +146,7 @@ pub(crate) fn settings(cx: &mut Ctxt, args: &RetryArgs, func: &ItemFn) -> Settin
         retry,
         breaker,
         timeout,
+        classify_ok: args.classify_ok.value().cloned(),
         manager: args.manager.value().cloned(),
     }
 }
@@ -263,104 +234,6 @@ fn jitter(cx: &mut Ctxt, lit: &syn::LitStr) -> Option<Ident> {
                     suggest::list(&names)
                 ),
             );
-            None
-        }
-    }
-}
-
-/// A count of at least 1 that fits a `u32`.
-fn count(cx: &mut Ctxt, slot: &Slot<Number>, key: &str, note: &str) -> Option<u32> {
-    let n = slot.value()?;
-    if n.negative && n.digits.chars().any(|c| c != '0') {
-        cx.error_spanned_by(
-            &n.tokens,
-            format!("`{key}` cannot be negative: it must be at least 1{note}"),
-        );
-        return None;
-    }
-    match n.digits.parse::<u32>() {
-        Ok(0) => {
-            cx.error_spanned_by(
-                &n.tokens,
-                format!("`{key}` must be at least 1{note}, got 0"),
-            );
-            None
-        }
-        Ok(v) => Some(v),
-        Err(_) => {
-            cx.error_spanned_by(
-                &n.tokens,
-                format!("`{key}` is too large: at most {}", u32::MAX),
-            );
-            None
-        }
-    }
-}
-
-/// A finite number in `[min, max]`.
-fn factor(
-    cx: &mut Ctxt,
-    slot: &Slot<Number>,
-    key: &str,
-    min: f64,
-    max: Option<f64>,
-    note: &str,
-) -> Option<f64> {
-    let n = slot.value()?;
-    let value = n.to_f64();
-    let range = match max {
-        Some(max) => format!("between {min:?} and {max:?}"),
-        None => format!("at least {min:?}{note}"),
-    };
-    if !value.is_finite() {
-        cx.error_spanned_by(
-            &n.tokens,
-            format!("`{key}` must be a finite number {range}, got a value too large for an f64"),
-        );
-        return None;
-    }
-    if value < 0.0 {
-        cx.error_spanned_by(
-            &n.tokens,
-            format!("`{key}` cannot be negative: it must be {range}, got {value}"),
-        );
-        return None;
-    }
-    if value < min || max.is_some_and(|max| value > max) {
-        cx.error_spanned_by(&n.tokens, format!("`{key}` must be {range}, got {value}"));
-        return None;
-    }
-    Some(value)
-}
-
-/// A duration in nanoseconds; zero only where it means something.
-fn duration(cx: &mut Ctxt, slot: &Slot<DurationLit>, key: &str, zero_ok: bool) -> Option<u64> {
-    let lit = slot.value()?;
-    match duration_nanos(lit) {
-        Ok(0) if !zero_ok => {
-            cx.error_spanned_by(
-                lit.tokens(),
-                format!("`{key}` must be longer than zero; leave it out for no limit"),
-            );
-            None
-        }
-        Ok(nanos) => Some(nanos),
-        Err(DurationError::Negative) => {
-            cx.error_spanned_by(lit.tokens(), format!("`{key}` cannot be negative"));
-            None
-        }
-        Err(DurationError::TooLarge) => {
-            cx.error_spanned_by(
-                lit.tokens(),
-                format!(
-                    "`{key}` is too large: at most {} seconds (about 584 years)",
-                    u64::MAX / 1_000_000_000
-                ),
-            );
-            None
-        }
-        Err(DurationError::Malformed(message)) => {
-            cx.error_spanned_by(lit.tokens(), format!("`{key}`: {message}"));
             None
         }
     }
