@@ -199,13 +199,57 @@ pub(crate) fn io_kind_category(kind: io::ErrorKind) -> ErrorCategory {
     }
 }
 
+/// The most links a chain walk follows. Real chains are a handful of links long; the bound makes
+/// a walk end even on a chain that a cycle check cannot see (a `source()` that builds a fresh
+/// error on every call, or a cycle whose links repeat only after the 64 remembered).
+pub(crate) const MAX_CHAIN_LINKS: usize = 64;
+
 /// `err` and the errors behind it, outermost first. An `io::Error` wrapping another error
 /// (`io::Error::other(e)`) is followed by `e` itself: its `source()` skips `e` and returns what
 /// `e`'s own `source()` would.
-pub fn errors_along_chain<'a>(
+///
+/// The walk is bounded and cycle-safe: it stops after [`MAX_CHAIN_LINKS`] errors, and before
+/// an error it has already yielded (an error whose `source()` is itself, or two that name each
+/// other), so classification and [`NonRetryable::matches`](crate::NonRetryable::matches) end on
+/// any chain.
+pub(crate) fn errors_along_chain<'a>(
     err: &'a (dyn Error + 'static),
 ) -> impl Iterator<Item = &'a (dyn Error + 'static)> {
-    std::iter::successors(Some(err), |e: &&'a (dyn Error + 'static)| next_in_chain(*e))
+    ChainWalk {
+        next: Some(err),
+        seen: [None; MAX_CHAIN_LINKS],
+        len: 0,
+    }
+}
+
+/// The iterator of [`errors_along_chain`]. It remembers what it yielded in a fixed array, so a
+/// walk allocates nothing; the linear look-up is a few comparisons for real chains.
+struct ChainWalk<'a> {
+    next: Option<&'a (dyn Error + 'static)>,
+    seen: [Option<ErrorId>; MAX_CHAIN_LINKS],
+    len: usize,
+}
+
+/// Who an error is: its address and its vtable. The address alone is not enough: a wrapper's
+/// first field (`struct Wrapper(io::Error)`, whose `source()` is `&self.0`) has the wrapper's
+/// address. If the compiler gives one type two vtables, a cycle goes unseen and the bound ends it.
+#[derive(Clone, Copy, PartialEq)]
+struct ErrorId(*const dyn Error);
+
+impl<'a> Iterator for ChainWalk<'a> {
+    type Item = &'a (dyn Error + 'static);
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let err = self.next.take()?;
+        let id = ErrorId(err);
+        if self.len == MAX_CHAIN_LINKS || self.seen[..self.len].contains(&Some(id)) {
+            return None;
+        }
+        self.seen[self.len] = Some(id);
+        self.len += 1;
+        self.next = next_in_chain(err);
+        Some(err)
+    }
 }
 
 fn next_in_chain<'a>(err: &'a (dyn Error + 'static)) -> Option<&'a (dyn Error + 'static)> {

@@ -1,11 +1,12 @@
 //! Time as the runtime sees it: a monotonic clock, a wall clock and sleeping, behind one trait so
 //! tests drive time by hand and never sleep.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 /// A future returned by [`Clock::sleep_async`].
@@ -36,8 +37,9 @@ pub trait Clock: Send + Sync + fmt::Debug + 'static {
     fn sleep_async(&self, duration: Duration) -> Sleep;
 }
 
-/// The real clock: `Instant` for monotonic time, `SystemTime` for wall time, `thread::sleep`
-/// and, with the `tokio` feature, tokio's timer (so tokio's paused test time applies).
+/// The real clock: `Instant` for monotonic time, `SystemTime` for wall time, `thread::sleep`,
+/// and for async sleeps tokio's timer with the `tokio` feature (so tokio's paused test time
+/// applies), else `futures-timer`'s (one timer thread for the whole process, on any executor).
 ///
 /// ```
 /// use resilience_core::{Clock, SystemClock};
@@ -78,64 +80,11 @@ impl Clock for SystemClock {
         Box::pin(tokio::time::sleep(duration))
     }
 
+    /// Without tokio: `futures-timer`, whose one timer thread serves every sleep of the
+    /// process (a thread per sleep would make many waiting calls cost many threads).
     #[cfg(not(feature = "tokio"))]
     fn sleep_async(&self, duration: Duration) -> Sleep {
-        Box::pin(thread_timer::sleep(duration))
-    }
-}
-
-/// A timer for builds without tokio: a short-lived thread wakes the task when the time is up.
-#[cfg(not(feature = "tokio"))]
-mod thread_timer {
-    use std::future::Future;
-    use std::pin::Pin;
-    use std::sync::{Arc, Mutex};
-    use std::task::{Context, Poll, Waker};
-    use std::time::Duration;
-
-    #[derive(Default)]
-    struct Shared {
-        done: bool,
-        waker: Option<Waker>,
-    }
-
-    pub(super) struct ThreadSleep {
-        duration: Duration,
-        shared: Option<Arc<Mutex<Shared>>>,
-    }
-
-    pub(super) fn sleep(duration: Duration) -> ThreadSleep {
-        ThreadSleep {
-            duration,
-            shared: None,
-        }
-    }
-
-    impl Future for ThreadSleep {
-        type Output = ();
-        fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-            let duration = self.duration;
-            let shared = self.shared.get_or_insert_with(|| {
-                let shared = Arc::new(Mutex::new(Shared::default()));
-                let for_thread = Arc::clone(&shared);
-                std::thread::spawn(move || {
-                    std::thread::sleep(duration);
-                    let mut s = for_thread.lock().unwrap_or_else(|p| p.into_inner());
-                    s.done = true;
-                    if let Some(w) = s.waker.take() {
-                        w.wake();
-                    }
-                });
-                shared
-            });
-            let mut s = shared.lock().unwrap_or_else(|p| p.into_inner());
-            if s.done {
-                Poll::Ready(())
-            } else {
-                s.waker = Some(cx.waker().clone());
-                Poll::Pending
-            }
-        }
+        Box::pin(futures_timer::Delay::new(duration))
     }
 }
 
@@ -220,11 +169,8 @@ impl ManualClock {
         self.lock_sleeps().clear();
     }
 
-    fn lock_sleeps(&self) -> std::sync::MutexGuard<'_, Vec<Duration>> {
-        self.inner
-            .sleeps
-            .lock()
-            .unwrap_or_else(|poisoned| poisoned.into_inner())
+    fn lock_sleeps(&self) -> MutexGuard<'_, Vec<Duration>> {
+        self.inner.sleeps.lock()
     }
 
     fn record_sleep(&self, duration: Duration) {
@@ -255,5 +201,55 @@ impl Clock for ManualClock {
     fn sleep_async(&self, duration: Duration) -> Sleep {
         self.record_sleep(duration);
         Box::pin(std::future::ready(()))
+    }
+}
+
+/// The timer used without the `tokio` feature. Each test polls its sleeps by hand and never
+/// waits for one to end.
+#[cfg(all(test, not(feature = "tokio")))]
+mod without_tokio {
+    use super::*;
+    use std::task::{Context, Poll, Waker};
+
+    fn poll_once(sleep: &mut Sleep) -> Poll<()> {
+        sleep.as_mut().poll(&mut Context::from_waker(Waker::noop()))
+    }
+
+    /// Threads of this process, from `/proc/self/status`.
+    #[cfg(target_os = "linux")]
+    fn threads() -> usize {
+        std::fs::read_to_string("/proc/self/status")
+            .ok()
+            .and_then(|status| {
+                status
+                    .lines()
+                    .find_map(|l| l.strip_prefix("Threads:"))
+                    .and_then(|n| n.trim().parse().ok())
+            })
+            .expect("/proc/self/status has a Threads line")
+    }
+
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn pending_async_sleeps_share_one_timer_thread() {
+        // The first sleep starts the timer's thread, once for the process.
+        let mut first = SystemClock.sleep_async(Duration::from_secs(3600));
+        assert!(poll_once(&mut first).is_pending());
+        let before = threads();
+        let mut sleeps: Vec<Sleep> = (0..100)
+            .map(|_| SystemClock.sleep_async(Duration::from_secs(3600)))
+            .collect();
+        for sleep in &mut sleeps {
+            assert!(poll_once(sleep).is_pending());
+        }
+        // A thread per sleep would add 100; the margin is for tests running alongside.
+        let added = threads().saturating_sub(before);
+        assert!(added < 50, "100 pending sleeps added {added} threads");
+    }
+
+    #[test]
+    fn an_endless_async_sleep_is_pending_not_a_panic() {
+        let mut sleep = SystemClock.sleep_async(Duration::MAX);
+        assert!(poll_once(&mut sleep).is_pending());
     }
 }

@@ -22,6 +22,7 @@
 //! assert_eq!(answer.unwrap(), 42);
 //! assert_eq!(attempts, 3);
 //! ```
+#![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
 pub mod backoff;

@@ -7,6 +7,8 @@
 //! run them. Errors are collected (`ctxt`), so one build shows every mistake of an attribute,
 //! and the annotated item is always emitted with them.
 
+#![forbid(unsafe_code)]
+
 use proc_macro::TokenStream;
 
 mod attr;

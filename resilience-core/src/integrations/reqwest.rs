@@ -82,8 +82,10 @@ pub(crate) fn status_category(status: u16) -> ErrorCategory {
 /// What broke a transfer, found along the error's source chain: `None` when nothing says the
 /// connection failed (a JSON error, for instance).
 fn transfer_category(err: &reqwest::Error) -> Option<ErrorCategory> {
-    let mut source = err.source();
-    while let Some(e) = source {
+    // Bounded like every chain walk (`classify::errors_along_chain`): a `source()` that loops
+    // must not hang classification.
+    let chain = std::iter::successors(err.source(), |e| (*e).source());
+    for e in chain.take(crate::classify::MAX_CHAIN_LINKS) {
         if e.is::<serde_json::Error>() {
             return None;
         }
@@ -102,7 +104,6 @@ fn transfer_category(err: &reqwest::Error) -> Option<ErrorCategory> {
                 return Some(ErrorCategory::Network);
             }
         }
-        source = e.source();
     }
     None
 }

@@ -5,6 +5,8 @@
 //! Nothing that can be derived is counted twice: calls come from the histogram, successes are
 //! calls minus failures, attempts are the histogram weighted by its bucket (plus a cold counter
 //! for calls past the last bucket).
+//!
+//! Every sum saturates at `u64::MAX` (see `shard.rs`): a figure may stop growing, never wrap.
 
 use super::shard::Sharded;
 use super::snapshot::OperationSnapshot;
@@ -111,7 +113,12 @@ impl OperationMetrics {
     /// The operation's breaker went from `from` to `to`.
     pub(crate) fn record_transition(&self, from: CircuitState, to: CircuitState) {
         // The breaker logs the change itself (it may have no manager); this only counts it.
-        self.transitions[state_index(from) * 3 + state_index(to)].fetch_add(1, Ordering::Relaxed);
+        // Saturating like every other figure; `Err` (already at the top) leaves it there.
+        let _ = self.transitions[state_index(from) * 3 + state_index(to)].fetch_update(
+            Ordering::Relaxed,
+            Ordering::Relaxed,
+            |n| n.checked_add(1),
+        );
         #[cfg(feature = "metrics")]
         self.export.transition(from, to);
     }
@@ -152,12 +159,12 @@ impl OperationMetrics {
         let histogram = &c[HISTOGRAM..HISTOGRAM + ATTEMPT_BUCKETS];
         let calls = histogram
             .iter()
-            .fold(c[UNATTEMPTED], |sum, n| sum.wrapping_add(*n));
+            .fold(c[UNATTEMPTED], |sum, n| sum.saturating_add(*n));
         let attempts = histogram
             .iter()
             .zip(1u64..)
             .fold(c[EXTRA_ATTEMPTS], |sum, (n, a)| {
-                sum.wrapping_add(n.wrapping_mul(a))
+                sum.saturating_add(n.saturating_mul(a))
             });
         let failures = c[FAILURES];
         // A snapshot racing with a failing call may see its failure before its bucket.
@@ -241,6 +248,30 @@ mod tests {
         assert_eq!(s.success_rate, 0.0);
         assert!(s.failures_by_category.is_empty() && s.breaker_transitions.is_empty());
         assert_eq!(s.attempts_histogram.len(), ATTEMPT_BUCKETS);
+    }
+
+    #[test]
+    fn the_wait_saturates_instead_of_wrapping() {
+        let m = OperationMetrics::new("c", "o");
+        let top = Duration::from_nanos(u64::MAX).as_secs_f64();
+        m.record_retry(Duration::MAX);
+        assert_eq!(m.snapshot().wait_seconds, top);
+        // A wrapping sum would now read one second.
+        m.record_retry(Duration::from_secs(1));
+        let s = m.snapshot();
+        assert_eq!((s.wait_seconds, s.retries), (top, 2));
+    }
+
+    #[test]
+    fn derived_sums_saturate_instead_of_wrapping() {
+        let m = OperationMetrics::new("c", "o");
+        // Counts this large cannot be reached by calls in a test; put them in directly.
+        m.counters.add(UNATTEMPTED, u64::MAX);
+        m.counters.add(EXTRA_ATTEMPTS, u64::MAX);
+        m.record_success(1);
+        m.record_success(ATTEMPT_BUCKETS as u32);
+        let s = m.snapshot();
+        assert_eq!((s.calls, s.attempts), (u64::MAX, u64::MAX));
     }
 
     #[test]

@@ -2,8 +2,9 @@
 
 use super::operation::OperationMetrics;
 use super::snapshot::{key, MetricsSnapshot, OperationSnapshot};
+use parking_lot::{RwLock, RwLockReadGuard};
 use std::collections::HashMap;
-use std::sync::{Arc, RwLock, RwLockReadGuard};
+use std::sync::Arc;
 
 type Operations = HashMap<String, HashMap<String, Arc<OperationMetrics>>>;
 
@@ -20,7 +21,7 @@ impl MetricsRegistry {
         if let Some(m) = self.find(component, operation) {
             return m;
         }
-        let mut map = self.operations.write().unwrap_or_else(|p| p.into_inner());
+        let mut map = self.operations.write();
         Arc::clone(
             map.entry(component.to_owned())
                 .or_default()
@@ -65,6 +66,6 @@ impl MetricsRegistry {
     }
 
     fn read(&self) -> RwLockReadGuard<'_, Operations> {
-        self.operations.read().unwrap_or_else(|p| p.into_inner())
+        self.operations.read()
     }
 }

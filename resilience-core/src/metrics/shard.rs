@@ -6,10 +6,15 @@
 //! it: an add is a plain load and store), gives it back when it ends, and threads beyond the
 //! number of owned shards share one last shard and add atomically. A snapshot adds the shards
 //! up; the figures are statistics, exact once the threads that made them are joined.
+//!
+//! Every add and every sum saturates at `u64::MAX` instead of wrapping, so no figure ever goes
+//! backwards: a wait of `Duration::MAX` is `u64::MAX` nanoseconds, and a wrapping sum of two of
+//! them would read as almost nothing.
 
+use parking_lot::{Mutex, MutexGuard};
 use std::cell::Cell;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, OnceLock, PoisonError};
+use std::sync::OnceLock;
 
 /// One thread's counters, on cache lines of their own (128 bytes: the adjacent-line prefetcher
 /// pairs 64-byte lines).
@@ -43,19 +48,33 @@ impl<const N: usize> Sharded<N> {
             // This thread alone writes this shard: no locked instruction needed.
             let counter = &self.shards[slot].0[index];
             counter.store(
-                counter.load(Ordering::Relaxed).wrapping_add(n),
+                counter.load(Ordering::Relaxed).saturating_add(n),
                 Ordering::Relaxed,
             );
         } else {
-            self.shards[owned].0[index].fetch_add(n, Ordering::Relaxed);
+            self.add_shared(index, n);
         }
+    }
+
+    /// Threads beyond the owned shards share the last one. A compare-and-swap loop, not
+    /// `fetch_add`: `fetch_add` wraps, and fixing a wrapped value up afterwards would let a
+    /// reader see it go backwards in between. It costs the same locked instruction.
+    #[cold]
+    fn add_shared(&self, index: usize, n: u64) {
+        let counter = &self.shards[self.shards.len() - 1].0[index];
+        // `Err` only when the value is already `u64::MAX`: nothing to add then.
+        let _ = counter.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |c| {
+            (c != u64::MAX).then(|| c.saturating_add(n))
+        });
     }
 
     pub(super) fn sum(&self) -> [u64; N] {
         let mut total = self.raw_sum();
         if let Some(baseline) = &*self.lock_baseline() {
+            // Shards only grow, so the sum never falls below the baseline; a figure that had
+            // saturated before the reset stays at zero after it.
             for (t, b) in total.iter_mut().zip(baseline.iter()) {
-                *t = t.wrapping_sub(*b);
+                *t = t.saturating_sub(*b);
             }
         }
         total
@@ -65,7 +84,7 @@ impl<const N: usize> Sharded<N> {
         let mut total = [0u64; N];
         for shard in self.shards.iter() {
             for (t, c) in total.iter_mut().zip(&shard.0) {
-                *t = t.wrapping_add(c.load(Ordering::Relaxed));
+                *t = t.saturating_add(c.load(Ordering::Relaxed));
             }
         }
         total
@@ -77,8 +96,8 @@ impl<const N: usize> Sharded<N> {
         *self.lock_baseline() = Some(Box::new(now));
     }
 
-    fn lock_baseline(&self) -> std::sync::MutexGuard<'_, Option<Box<[u64; N]>>> {
-        self.baseline.lock().unwrap_or_else(PoisonError::into_inner)
+    fn lock_baseline(&self) -> MutexGuard<'_, Option<Box<[u64; N]>>> {
+        self.baseline.lock()
     }
 }
 
@@ -183,7 +202,7 @@ mod tests {
     }
 
     /// The slot tests claim slots from many threads: run them one at a time.
-    static SLOT_TESTS: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    static SLOT_TESTS: Mutex<()> = Mutex::new(());
 
     #[test]
     fn running_threads_never_share_an_owned_slot() {
@@ -242,5 +261,30 @@ mod tests {
         assert_eq!(counters.sum(), [0, 0]);
         counters.add(1, 5);
         assert_eq!(counters.sum(), [0, 5]);
+    }
+
+    #[test]
+    fn adds_saturate_in_owned_and_shared_shards() {
+        // Twice as many threads alive at once as there are shards: some own a shard, the
+        // others share the last one. Each adds 2^63 twice, which wraps any shard to zero.
+        let _one_at_a_time = SLOT_TESTS.lock();
+        let threads = shard_count() * 2;
+        let counters = Sharded::<1>::new();
+        let barrier = std::sync::Barrier::new(threads);
+        std::thread::scope(|s| {
+            for _ in 0..threads {
+                s.spawn(|| {
+                    barrier.wait();
+                    counters.add(0, 1 << 63);
+                    counters.add(0, 1 << 63);
+                    assert_eq!(counters.sum(), [u64::MAX]);
+                });
+            }
+        });
+        assert_eq!(counters.sum(), [u64::MAX]);
+        for shard in counters.shards.iter() {
+            let n = shard.0[0].load(Ordering::Relaxed);
+            assert!(n == 0 || n == u64::MAX, "a shard wrapped to {n}");
+        }
     }
 }

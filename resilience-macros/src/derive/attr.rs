@@ -4,7 +4,7 @@
 use crate::ctxt::Ctxt;
 use crate::suggest;
 use syn::punctuated::Punctuated;
-use syn::{Expr, Fields, Lit, Meta, Token};
+use syn::{Expr, Lit, Meta, Token};
 
 /// The categories of `ErrorCategory`.
 pub(crate) const CATEGORIES: &[&str] = &[
@@ -205,74 +205,4 @@ fn unknown(cx: &mut Ctxt, path: &syn::Path) {
             suggest::list(CATEGORIES)
         ),
     );
-}
-
-/// The field `retry_after = …` names, or an error listing the fields there are.
-pub(crate) fn resolve_field(
-    cx: &mut Ctxt,
-    r: &RetryAfter,
-    fields: &Fields,
-    variant: Option<&syn::Ident>,
-) -> Option<FieldRef> {
-    let wanted: Option<String> = match &r.field {
-        Expr::Path(p) => p
-            .path
-            .get_ident()
-            .map(|i| syn::ext::IdentExt::unraw(i).to_string()),
-        Expr::Lit(syn::ExprLit {
-            lit: Lit::Str(s), ..
-        }) => Some(s.value()),
-        Expr::Lit(syn::ExprLit {
-            lit: Lit::Int(i), ..
-        }) => Some(i.base10_digits().to_owned()),
-        _ => None,
-    };
-    let Some(wanted) = wanted else {
-        cx.error_spanned_by(&r.field, "`retry_after` names a field of type `Duration` or `Option<Duration>`: `retry_after = wait` (or `retry_after = 0` for a tuple field)");
-        return None;
-    };
-    let names: Vec<String> = fields
-        .iter()
-        .enumerate()
-        .map(|(i, f)| {
-            f.ident.as_ref().map_or_else(
-                || i.to_string(),
-                |id| syn::ext::IdentExt::unraw(id).to_string(),
-            )
-        })
-        .collect();
-    match names.iter().position(|n| *n == wanted) {
-        Some(index) => {
-            let field = fields.iter().nth(index)?;
-            let member = match &field.ident {
-                Some(ident) => syn::Member::Named(ident.clone()),
-                None => syn::Member::Unnamed(syn::Index::from(index)),
-            };
-            Some(FieldRef {
-                member,
-                ty: Some(field.ty.clone()),
-                key: r.key.clone(),
-            })
-        }
-        None => {
-            let what = match variant {
-                Some(v) => format!("variant `{v}`"),
-                None => "this struct".to_owned(),
-            };
-            let refs: Vec<&str> = names.iter().map(String::as_str).collect();
-            let listing = if refs.is_empty() {
-                format!("{what} has no fields")
-            } else {
-                format!("fields of {what}: {}", suggest::list(&refs))
-            };
-            cx.error_spanned_by(
-                &r.field,
-                format!(
-                    "no field `{wanted}` in {what}{}\n{listing}",
-                    suggest::did_you_mean(&wanted, &refs)
-                ),
-            );
-            None
-        }
-    }
 }

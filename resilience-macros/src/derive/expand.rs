@@ -110,3 +110,23 @@ fn pattern(rule: &Rule, is_struct: bool, member: Option<&syn::Member>) -> TokenS
         None => quote!(#path { .. }),
     }
 }
+
+/// What a derive whose input is wrong expands to: its errors, and an impl that only takes the
+/// trait's defaults (`Unknown`, no `retry_after`). Without it every use of the type would add
+/// an error of its own ("cannot be classified") to the one that matters (thiserror's
+/// `fallback.rs`). `crate = "…"` is honoured when it was read before the error.
+pub(crate) fn fallback_impl(
+    krate: &syn::Path,
+    input: &DeriveInput,
+    errors: &syn::Error,
+) -> TokenStream {
+    let p = quote!(#krate::__private);
+    let name = &input.ident;
+    let (impl_generics, ty_generics, where_clause) = input.generics.split_for_impl();
+    let errors = errors.to_compile_error();
+    quote! {
+        #errors
+        #[automatically_derived]
+        impl #impl_generics #p::Classify for #name #ty_generics #where_clause {}
+    }
+}

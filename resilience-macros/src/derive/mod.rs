@@ -1,14 +1,14 @@
-//! `#[derive(Classify)]`: parse the `#[classify(...)]` attributes ([`attr`]), check where each
-//! may go (here), and generate the impl ([`expand`]).
+//! `#[derive(Classify)]`: parse the `#[classify(...)]` attributes ([`attr`]), check them
+//! ([`validate`]) into one [`Rule`] per variant, and generate the impl ([`expand`]). On any
+//! error the output is every error plus an empty impl (`expand::fallback_impl`).
 
 mod attr;
 mod expand;
+mod validate;
 
 use crate::ctxt::Ctxt;
-use attr::ClassifyAttrs;
 use proc_macro2::TokenStream;
-use quote::quote;
-use syn::{Data, DeriveInput, Fields};
+use syn::DeriveInput;
 
 /// What one match arm (a variant, or the struct itself) reports.
 pub(crate) struct Rule {
@@ -19,6 +19,7 @@ pub(crate) struct Rule {
     pub retry_after: Option<attr::FieldRef>,
 }
 
+/// Where a rule's category comes from.
 pub(crate) enum RuleKind {
     /// A fixed category.
     Category(syn::Ident),
@@ -26,7 +27,7 @@ pub(crate) enum RuleKind {
     Source(Box<attr::FieldRef>),
 }
 
-/// The derive's output: the impl, or every error.
+/// The derive's output: the impl, or every error with an empty impl.
 pub(crate) fn classify(item: TokenStream) -> TokenStream {
     let input: DeriveInput = match syn::parse2(item) {
         Ok(input) => input,
@@ -38,134 +39,65 @@ pub(crate) fn classify(item: TokenStream) -> TokenStream {
         .krate
         .clone()
         .unwrap_or_else(|| syn::parse_quote!(::resilience_core));
-    let rules = match &input.data {
-        Data::Enum(data) => {
-            if let Some(category) = &container.category {
-                cx.error_spanned_by(
-                    category,
-                    format!("a category goes on each variant, not on the enum; to set the one for variants without, write `#[classify(default = {category})]`"),
-                );
-            }
-            container.reject(
-                &mut cx,
-                &["source", "retry_after"],
-                "goes on a variant, not on the enum",
-            );
-            let default = container
-                .default
-                .clone()
-                .unwrap_or_else(|| syn::Ident::new("Unknown", input.ident.span()));
-            data.variants
-                .iter()
-                .map(|variant| {
-                    let attrs = attr::parse_attrs(&mut cx, &variant.attrs);
-                    attrs.reject(
-                        &mut cx,
-                        &["default", "crate"],
-                        "goes on the type, not on a variant",
-                    );
-                    check_fields(&mut cx, &variant.fields);
-                    rule(
-                        &mut cx,
-                        Some(variant.ident.clone()),
-                        &variant.fields,
-                        attrs,
-                        &default,
-                    )
-                })
-                .collect()
-        }
-        Data::Struct(data) => {
-            container.reject(
-                &mut cx,
-                &["default"],
-                "is for enums; on a struct, write the category itself: `#[classify(Network)]`",
-            );
-            check_fields(&mut cx, &data.fields);
-            let unknown = syn::Ident::new("Unknown", input.ident.span());
-            vec![rule(&mut cx, None, &data.fields, container, &unknown)]
-        }
-        Data::Union(u) => {
-            cx.error_spanned_by(
-                u.union_token,
-                "`#[derive(Classify)]` supports enums and structs, not unions",
-            );
-            Vec::new()
-        }
-    };
+    let rules = validate::rules(&mut cx, &input, container);
     match cx.check() {
         Ok(()) => expand::classify_impl(&krate, &input, &rules),
-        Err(e) => {
-            let errors = e.to_compile_error();
-            quote!(#errors)
-        }
+        // The errors, and an empty impl so that each use of the type does not add one more
+        // ("does not implement `Classify`"): thiserror's fallback.
+        Err(errors) => expand::fallback_impl(&krate, &input, &errors),
     }
 }
 
-/// `#[classify]` belongs on the type and its variants only.
-fn check_fields(cx: &mut Ctxt, fields: &Fields) {
-    for field in fields {
-        for a in &field.attrs {
-            if a.path().is_ident("classify") {
-                cx.error_spanned_by(a, "`#[classify]` goes on the type or on its variants, not on a field; name the field instead: `#[classify(source)]` or `#[classify(retry_after = field)]`");
-            }
-        }
-    }
-}
+#[cfg(test)]
+mod tests {
+    use quote::quote;
 
-fn rule(
-    cx: &mut Ctxt,
-    variant: Option<syn::Ident>,
-    fields: &Fields,
-    attrs: ClassifyAttrs,
-    default: &syn::Ident,
-) -> Rule {
-    let retry_after = attrs
-        .retry_after
-        .as_ref()
-        .and_then(|r| attr::resolve_field(cx, r, fields, variant.as_ref()));
-    let kind = match (&attrs.source, &attrs.category) {
-        (Some(source), category) => {
-            if let Some(category) = category {
-                cx.error_spanned_by(category, "`source` takes the category from the wrapped error; remove either the category or `source`");
+    /// How many times `needle` occurs in the printed tokens of `out`.
+    fn count(out: &proc_macro2::TokenStream, needle: &str) -> usize {
+        out.to_string().matches(needle).count()
+    }
+
+    #[test]
+    fn a_wrong_input_gives_its_errors_and_an_empty_impl() {
+        let out = super::classify(quote! {
+            enum FetchError<T> where T: Clone {
+                #[classify(Netwrok)]
+                Reset(T),
+                #[classify(source)]
+                Both(T, T),
             }
-            if let Some(r) = &attrs.retry_after {
-                cx.error_spanned_by(&r.key, "`source` already takes `retry_after` from the wrapped error; remove `retry_after`");
-            }
-            if fields.len() == 1 {
-                let field = fields.iter().next();
-                let member = match field.and_then(|f| f.ident.clone()) {
-                    Some(ident) => syn::Member::Named(ident),
-                    None => syn::Member::Unnamed(syn::Index::from(0)),
-                };
-                RuleKind::Source(Box::new(attr::FieldRef {
-                    member,
-                    ty: field.map(|f| f.ty.clone()),
-                    key: source.clone(),
-                }))
-            } else {
-                let what = match &variant {
-                    Some(v) => format!("variant `{v}`"),
-                    None => "this struct".to_owned(),
-                };
-                cx.error_spanned_by(
-                    source,
-                    format!("`source` delegates to the one field that holds the wrapped error, but {what} has {} fields; classify it with a category such as `#[classify(Network)]` instead", fields.len()),
-                );
-                RuleKind::Category(default.clone())
-            }
-        }
-        (None, Some(category)) => RuleKind::Category(category.clone()),
-        (None, None) => RuleKind::Category(syn::Ident::new(
-            &default.to_string(),
-            variant
-                .as_ref()
-                .map_or_else(|| default.span(), |v| v.span()),
-        )),
-    };
-    Rule {
-        variant,
-        kind,
-        retry_after,
+        });
+        assert_eq!(count(&out, "compile_error"), 2, "{out}");
+        assert_eq!(count(&out, "impl"), 1, "{out}");
+        let printed = out.to_string().replace(' ', "");
+        assert!(
+            printed.contains(
+                "impl<T>::resilience_core::__private::ClassifyforFetchError<T>whereT:Clone{}"
+            ),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn the_fallback_keeps_a_crate_path_read_before_the_error() {
+        let out = super::classify(quote! {
+            #[classify(crate = "my::core", Network)]
+            union Bits { a: u32 }
+        });
+        assert_eq!(count(&out, "compile_error"), 1, "{out}");
+        let printed = out.to_string().replace(' ', "");
+        assert!(
+            printed.contains("implmy::core::__private::ClassifyforBits{}"),
+            "{printed}"
+        );
+    }
+
+    #[test]
+    fn a_right_input_has_no_fallback() {
+        let out = super::classify(quote! {
+            enum FetchError { #[classify(Network)] Reset }
+        });
+        assert_eq!(count(&out, "compile_error"), 0, "{out}");
+        assert!(out.to_string().contains("fn category"), "{out}");
     }
 }
