@@ -29,6 +29,20 @@ pub type Sleep = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 pub trait Clock: Send + Sync + fmt::Debug + 'static {
     /// Monotonic time since an origin fixed by the clock.
     fn now(&self) -> Duration;
+    /// Monotonic time that may lag [`now`](Clock::now) by a few milliseconds, for accounting
+    /// that must not read the clock on every call (retry budgets' deposits). The default is
+    /// `now()`; [`SystemClock`] reads a time a background thread refreshes every 20 ms.
+    ///
+    /// ```
+    /// use resilience_core::{Clock, ManualClock};
+    /// use std::time::Duration;
+    /// let clock = ManualClock::new();
+    /// clock.advance(Duration::from_secs(1));
+    /// assert_eq!(clock.coarse_now(), clock.now());
+    /// ```
+    fn coarse_now(&self) -> Duration {
+        self.now()
+    }
     /// Wall-clock time since the Unix epoch; used only to persist breaker deadlines.
     fn unix_now(&self) -> Duration;
     /// Blocks the calling thread for `duration`.
@@ -55,6 +69,47 @@ fn process_origin() -> Instant {
     *ORIGIN.get_or_init(Instant::now)
 }
 
+/// The coarse time of [`SystemClock`]: read with one relaxed load, refreshed by one thread for
+/// the whole process, started by the first read (most programs never read it: only retry
+/// budgets do).
+mod coarse {
+    use std::sync::atomic::{AtomicU64, Ordering};
+    use std::sync::Once;
+    use std::time::Duration;
+
+    /// How often the thread refreshes the time: well under a retry budget's window (a tenth of
+    /// its `ttl`, at least 100 ms).
+    const TICK: Duration = Duration::from_millis(20);
+
+    static NANOS: AtomicU64 = AtomicU64::new(0);
+    static START: Once = Once::new();
+
+    pub(super) fn now(exact: impl Fn() -> Duration + Send + 'static) -> Duration {
+        let nanos = NANOS.load(Ordering::Relaxed);
+        if nanos != 0 {
+            return Duration::from_nanos(nanos);
+        }
+        let first = exact();
+        START.call_once(|| {
+            NANOS.store(nanos_of(first), Ordering::Relaxed);
+            // A failure to start the thread leaves the time where it is: budgets then see it
+            // stand still, which only makes entries count longer, never lost.
+            let _ = std::thread::Builder::new()
+                .name("resilience-coarse-clock".into())
+                .spawn(move || loop {
+                    std::thread::sleep(TICK);
+                    NANOS.store(nanos_of(exact()), Ordering::Relaxed);
+                });
+        });
+        first
+    }
+
+    fn nanos_of(d: Duration) -> u64 {
+        // Never 0, which means "not started".
+        u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
+    }
+}
+
 impl Clock for SystemClock {
     fn now(&self) -> Duration {
         let origin = process_origin();
@@ -63,6 +118,10 @@ impl Clock for SystemClock {
         #[cfg(not(feature = "tokio"))]
         let now = Instant::now();
         now.saturating_duration_since(origin)
+    }
+
+    fn coarse_now(&self) -> Duration {
+        coarse::now(|| SystemClock.now())
     }
 
     fn unix_now(&self) -> Duration {

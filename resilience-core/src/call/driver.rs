@@ -68,6 +68,7 @@ impl<'h> CallState<'h> {
             None
         };
         self.attempts += 1;
+        self.deposit_on_first_attempt();
         Ok(Permit(permit))
     }
 
@@ -77,7 +78,19 @@ impl<'h> CallState<'h> {
     pub fn admit_unguarded(&mut self) -> Permit<'h> {
         debug_assert!(!self.spec.policy.use_breaker);
         self.attempts += 1;
+        self.deposit_on_first_attempt();
         Permit(None)
+    }
+
+    /// A first attempt pays into its component's retry budget, if it has one: an atomic add,
+    /// on a time that needs no clock read.
+    #[inline(always)]
+    fn deposit_on_first_attempt(&self) {
+        if self.attempts == 1 {
+            if let Some(account) = self.handle.budget.account() {
+                account.deposit(self.engine.clock().coarse_now());
+            }
+        }
     }
 
     /// The attempt returned `Ok`: the call ends.
@@ -157,6 +170,16 @@ impl<'h> CallState<'h> {
             }
         }
 
+        if let Some(budget) = &policy.retry.budget {
+            let now = engine.clock().now();
+            if !self.handle.budget.enable(budget).try_withdraw(now) {
+                metrics.record_budget_exhausted();
+                metrics.record_failure(self.attempts, retryable, false);
+                self.budget_exhausted(now, category, error.as_error());
+                return Next::Stop;
+            }
+        }
+
         self.previous_delay = Some(delay);
         metrics.record_retry(delay);
         let event = RetryEvent {
@@ -208,6 +231,26 @@ impl<'h> CallState<'h> {
                 category = %category,
                 error = %DisplayError(error),
                 "error is not retryable; giving up"
+            );
+        }
+    }
+
+    /// The retry budget ended the call: logged at most once per second per component.
+    #[cold]
+    fn budget_exhausted(
+        &self,
+        now: Duration,
+        category: ErrorCategory,
+        error: Option<&(dyn std::error::Error + 'static)>,
+    ) {
+        if self.handle.budget.may_warn(now) {
+            tracing::warn!(
+                component = %self.handle.component,
+                operation = %self.handle.operation,
+                attempts = self.attempts,
+                category = %category,
+                error = %DisplayError(error),
+                "retry budget exhausted; not retrying (logged at most once per second per component)"
             );
         }
     }

@@ -123,6 +123,9 @@ impl Engine {
                 &spec.policy,
             )
             .repaired();
+            if let Some(budget) = &effective.retry.budget {
+                handle.budget.enable(budget);
+            }
             Arc::new(Policy {
                 retry: effective.retry,
             })

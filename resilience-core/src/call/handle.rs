@@ -3,6 +3,7 @@
 
 use super::CallSpec;
 use crate::breaker::CircuitBreaker;
+use crate::budget::ComponentBudget;
 use crate::metrics::OperationMetrics;
 use crate::policy::CallOverrides;
 use crate::RetryConfig;
@@ -33,6 +34,8 @@ pub struct OperationHandle {
     pub(crate) policy_cache: Arc<PolicyCache>,
     /// Whose breaker settings the breaker runs with; shared by every copy of the handle.
     pub(crate) claim: Arc<BreakerClaim>,
+    /// The retry budget of the operation's component, shared with its other operations.
+    pub(crate) budget: Arc<ComponentBudget>,
 }
 
 impl OperationHandle {

@@ -53,6 +53,11 @@ impl RetryManager {
                 return Arc::clone(h); // made by another thread since the look-up
             }
         }
+        // One budget per component: shared with the component's other operations.
+        let budget = map
+            .get(component)
+            .and_then(|ops| ops.values().next())
+            .map_or_else(Default::default, |h| Arc::clone(&h.budget));
         let handle = match existing {
             // Called without a breaker so far: the same metrics and claim, now with a breaker.
             Some(unguarded) => OperationHandle {
@@ -73,8 +78,11 @@ impl RetryManager {
                 metrics: self.metrics.get(component, operation),
                 policy_cache: Arc::new(PolicyCache::for_spec(&GUARDED_SPEC)),
                 claim: Arc::new(BreakerClaim::default()),
+                budget,
             },
         };
+        // A budget in the settings pays in from the operation's first call on.
+        self.enable_budget(&handle, &GUARDED_SPEC);
         if guarded {
             self.write_breaker_settings(&handle);
         }
@@ -95,6 +103,7 @@ impl RetryManager {
     ) -> Arc<OperationHandle> {
         let handle = self.handle(component, operation, spec.policy.use_breaker);
         self.claim_breaker(&handle, spec);
+        self.enable_budget(&handle, spec);
         handle
     }
 
@@ -108,6 +117,21 @@ impl RetryManager {
         };
         self.claim_breaker(&handle, spec);
         handle
+    }
+
+    /// Builds the component's budget account when the settings of a call with `spec` have
+    /// one, so that first attempts pay into it before any retry asks.
+    fn enable_budget(&self, handle: &OperationHandle, spec: &CallSpec) {
+        let settings = self.engine.settings();
+        let effective = resolve(
+            &settings,
+            &handle.component,
+            &handle.operation,
+            &spec.policy,
+        );
+        if let Some(budget) = effective.retry.budget.filter(|b| b.validate().is_ok()) {
+            handle.budget.enable(&budget);
+        }
     }
 
     fn claim_breaker(&self, handle: &OperationHandle, spec: &CallSpec) {

@@ -28,8 +28,9 @@ const REJECTED: usize = EXTRA_ATTEMPTS + 1;
 const NON_RETRYABLE: usize = REJECTED + 1;
 const RETRIES: usize = NON_RETRYABLE + 1;
 const WAIT_NANOS: usize = RETRIES + 1;
+const BUDGET_EXHAUSTED: usize = WAIT_NANOS + 1;
 /// Failed attempts by `ErrorCategory::index`.
-const BY_CATEGORY: usize = WAIT_NANOS + 1;
+const BY_CATEGORY: usize = BUDGET_EXHAUSTED + 1;
 const COUNTERS: usize = BY_CATEGORY + ErrorCategory::ALL.len();
 
 const STATES: [CircuitState; 3] = [
@@ -110,6 +111,11 @@ impl OperationMetrics {
         self.export.retry(delay);
     }
 
+    /// A call did not retry because its component's retry budget was empty.
+    pub(crate) fn record_budget_exhausted(&self) {
+        self.counters.add(BUDGET_EXHAUSTED, 1);
+    }
+
     /// The operation's breaker went from `from` to `to`.
     pub(crate) fn record_transition(&self, from: CircuitState, to: CircuitState) {
         // The breaker logs the change itself (it may have no manager); this only counts it.
@@ -178,6 +184,7 @@ impl OperationMetrics {
             rejected: c[REJECTED],
             non_retryable: c[NON_RETRYABLE],
             wait_seconds: Duration::from_nanos(c[WAIT_NANOS]).as_secs_f64(),
+            budget_exhausted: c[BUDGET_EXHAUSTED],
             success_rate: if calls == 0 {
                 0.0
             } else {

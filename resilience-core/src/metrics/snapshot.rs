@@ -21,8 +21,9 @@ pub struct OperationSnapshot {
     pub calls: u64,
     /// Calls that returned `Ok`.
     pub successes: u64,
-    /// Calls that returned `Err`, whatever the reason (exhausted, non-retryable, deadline,
-    /// rejected by the breaker).
+    /// Calls that failed, whatever the reason (exhausted, non-retryable, deadline, rejected by
+    /// the breaker, retry budget empty): they returned `Err`, or an `Ok` value that their
+    /// `classify_ok` judged a failure.
     pub failures: u64,
     /// Attempts made by all calls together.
     pub attempts: u64,
@@ -34,6 +35,10 @@ pub struct OperationSnapshot {
     pub non_retryable: u64,
     /// Time scheduled for waiting between attempts, in seconds, all calls together.
     pub wait_seconds: f64,
+    /// Calls that ended without the retry they were due because their component's retry
+    /// budget was empty (they are among `failures`).
+    #[serde(default)]
+    pub budget_exhausted: u64,
     /// `successes / calls`; 0 before any call ended.
     pub success_rate: f64,
     /// Calls by attempts made: index `i` counts calls that made `i + 1` attempts, and the last
