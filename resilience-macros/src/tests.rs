@@ -293,3 +293,47 @@ fn derive_struct_source() {
         })
     );
 }
+
+#[test]
+fn round_two_settings() {
+    snapshot!(
+        "retry_round_two_settings",
+        retry(
+            quote!(
+                classify_ok = judge_status,
+                budget(percent = 0.2, min_per_sec = 10, ttl = "10s"),
+                circuit_breaker(
+                    failure_rate = 0.5,
+                    window_calls = 100,
+                    minimum_calls = 20,
+                    slow_call = "2s",
+                    slow_call_rate = 0.8,
+                    max_half_open_wait = "30s"
+                )
+            ),
+            quote! {
+                fn status(client: &Client) -> Result<Response, FetchError> {
+                    client.get()
+                }
+            }
+        )
+    );
+}
+
+#[test]
+fn time_window_and_no_budget() {
+    snapshot!(
+        "retry_time_window_no_budget",
+        retry(
+            quote!(
+                budget = false,
+                circuit_breaker(failure_rate = 0.5, window = "60s", minimum_calls = 10)
+            ),
+            quote! {
+                async fn ping(client: &Client) -> Result<(), FetchError> {
+                    client.ping().await
+                }
+            }
+        )
+    );
+}
