@@ -239,19 +239,20 @@ impl CircuitBreakerRegistry {
     /// ```
     pub fn status(&self) -> BTreeMap<String, CircuitBreakerStatus> {
         let (now, unix_now) = (self.shared.clock.now(), self.shared.clock.unix_now());
-        let map = self.breakers.read();
+        // The map's lock is held only to copy the breakers: their statuses (each under its own
+        // lock) are read after, so a new breaker never waits behind a status of all of them.
+        let breakers: Vec<Arc<CircuitBreaker>> = {
+            let map = self.breakers.read();
+            map.values().flat_map(|ops| ops.values().cloned()).collect()
+        };
         // The maps are ordered by (service, operation), which is the order of the
         // "service:operation" keys but for rare names (a service name that is a prefix of
         // another, followed by a character below ':', or an escaped one); the map's own stable
         // sort fixes those in one pass over already sorted runs.
-        let mut all: Vec<(String, CircuitBreakerStatus)> =
-            Vec::with_capacity(map.values().map(BTreeMap::len).sum());
-        for (service, ops) in map.iter() {
-            for (op, breaker) in ops {
-                all.push((key(service, op), breaker.status_at(now, unix_now)));
-            }
-        }
-        drop(map);
+        let all: Vec<(String, CircuitBreakerStatus)> = breakers
+            .iter()
+            .map(|b| (key(b.service(), b.operation()), b.status_at(now, unix_now)))
+            .collect();
         BTreeMap::from_iter(all)
     }
 

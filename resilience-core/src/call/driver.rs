@@ -37,6 +37,11 @@ pub struct CallState<'h> {
     spec: &'h CallSpec,
     policy: Option<Arc<Policy>>,
     attempts: u32,
+    /// Whether the call's end is in the metrics; a call dropped while unwinding without it
+    /// ended in a panic (of an attempt, or of a hook), which the metrics count too.
+    ended: bool,
+    /// Whether an attempt is running (admitted, its result not yet reported).
+    in_attempt: bool,
     started: Option<Duration>,
     previous_delay: Option<Duration>,
 }
@@ -54,6 +59,8 @@ impl<'h> CallState<'h> {
             spec,
             policy: None,
             attempts: 0,
+            ended: false,
+            in_attempt: false,
             started,
             previous_delay: None,
         }
@@ -68,6 +75,7 @@ impl<'h> CallState<'h> {
             None
         };
         self.attempts += 1;
+        self.in_attempt = true;
         self.deposit_on_first_attempt();
         Ok(Permit(permit))
     }
@@ -78,6 +86,7 @@ impl<'h> CallState<'h> {
     pub fn admit_unguarded(&mut self) -> Permit<'h> {
         debug_assert!(!self.spec.policy.use_breaker);
         self.attempts += 1;
+        self.in_attempt = true;
         self.deposit_on_first_attempt();
         Permit(None)
     }
@@ -100,6 +109,7 @@ impl<'h> CallState<'h> {
             p.record_success();
         }
         self.handle.metrics.record_success(self.attempts);
+        self.ended = true;
         if self.attempts > 1 {
             self.succeeded_after_retries();
         }
@@ -137,9 +147,11 @@ impl<'h> CallState<'h> {
         }
         let metrics = &self.handle.metrics;
         metrics.record_attempt_failure(category);
+        self.in_attempt = false;
 
         if !retryable || self.attempts >= policy.retry.max_attempts {
             metrics.record_failure(self.attempts, retryable, false);
+            self.ended = true;
             self.gave_up(retryable, category, error.as_error());
             return Next::Stop;
         }
@@ -166,6 +178,7 @@ impl<'h> CallState<'h> {
                     "overall deadline reached; not retrying"
                 );
                 metrics.record_failure(self.attempts, retryable, false);
+                self.ended = true;
                 return Next::Stop;
             }
         }
@@ -175,6 +188,7 @@ impl<'h> CallState<'h> {
             if !self.handle.budget.enable(budget).try_withdraw(now) {
                 metrics.record_budget_exhausted();
                 metrics.record_failure(self.attempts, retryable, false);
+                self.ended = true;
                 self.budget_exhausted(now, category, error.as_error());
                 return Next::Stop;
             }
@@ -287,10 +301,11 @@ impl<'h> CallState<'h> {
         }
     }
 
-    fn record_rejection(&self) {
+    fn record_rejection(&mut self) {
         self.handle
             .metrics
             .record_failure(self.attempts, true, true);
+        self.ended = true;
         tracing::debug!(
             component = %self.handle.component,
             operation = %self.handle.operation,
@@ -356,6 +371,35 @@ impl<'h> CallState<'h> {
         if !delay.is_zero() {
             self.engine.clock().sleep_async(delay).await;
         }
+    }
+}
+
+impl Drop for CallState<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        if !self.ended && std::thread::panicking() {
+            self.ended_by_panic();
+        }
+    }
+}
+
+impl CallState<'_> {
+    /// An attempt or a hook panicked: the breaker already counted the attempt as a failure
+    /// (its permit's drop does); the metrics count the call as failed after its attempts.
+    #[cold]
+    fn ended_by_panic(&mut self) {
+        let metrics = &self.handle.metrics;
+        if self.in_attempt {
+            metrics.record_attempt_failure(ErrorCategory::Unknown);
+        }
+        metrics.record_failure(self.attempts, true, false);
+        self.ended = true;
+        tracing::error!(
+            component = %self.handle.component,
+            operation = %self.handle.operation,
+            attempts = self.attempts,
+            "a retried call panicked"
+        );
     }
 }
 

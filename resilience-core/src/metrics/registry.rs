@@ -40,11 +40,17 @@ impl MetricsRegistry {
 
     /// Every operation's figures as of now.
     pub(crate) fn snapshot(&self) -> MetricsSnapshot {
+        // The map's lock is held only to copy the handles: summing every operation's shards
+        // happens after, so the first call of a new operation never waits behind a snapshot.
+        let operations: Vec<(String, Arc<OperationMetrics>)> = self
+            .read()
+            .iter()
+            .flat_map(|(c, ops)| ops.iter().map(move |(o, m)| (key(c, o), Arc::clone(m))))
+            .collect();
         MetricsSnapshot {
-            operations: self
-                .read()
-                .iter()
-                .flat_map(|(c, ops)| ops.iter().map(move |(o, m)| (key(c, o), m.snapshot())))
+            operations: operations
+                .into_iter()
+                .map(|(key, m)| (key, m.snapshot()))
                 .collect(),
         }
     }
