@@ -294,7 +294,7 @@ fn summary(report: &ImportReport, elapsed: Duration) -> String {
 /// ```
 pub fn metrics_table(manager: &RetryManager) -> String {
     let mut out = format!(
-        "{:<24} {:>6} {:>6} {:>7} {:>8} {:>7} {:>8} {:>9} {:>8} {:>8}  {}\n",
+        "{:<24} {:>6} {:>6} {:>7} {:>8} {:>7} {:>8} {:>9} {:>6} {:>8} {:>8}  {}\n",
         "operation",
         "calls",
         "ok",
@@ -303,6 +303,7 @@ pub fn metrics_table(manager: &RetryManager) -> String {
         "retries",
         "rejected",
         "non-retry",
+        "budget",
         "waited",
         "success",
         "failed attempts by category",
@@ -314,7 +315,7 @@ pub fn metrics_table(manager: &RetryManager) -> String {
             .map(|(c, n)| format!("{c} {n}"))
             .collect();
         out.push_str(&format!(
-            "{:<24} {:>6} {:>6} {:>7} {:>8} {:>7} {:>8} {:>9} {:>7.1}s {:>7.1}%  {}\n",
+            "{:<24} {:>6} {:>6} {:>7} {:>8} {:>7} {:>8} {:>9} {:>6} {:>7.1}s {:>7.1}%  {}\n",
             key,
             m.calls,
             m.successes,
@@ -323,6 +324,7 @@ pub fn metrics_table(manager: &RetryManager) -> String {
             m.retries,
             m.rejected,
             m.non_retryable,
+            m.budget_exhausted,
             m.wait_seconds,
             m.success_rate * 100.0,
             categories.join(", "),

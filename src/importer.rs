@@ -27,7 +27,8 @@ use crate::store::SqliteError;
 use crate::store::Store;
 use resilience_core::{
     retry, AttemptTimedOut, CircuitBreakerConfig, CircuitBreakerRegistry, CircuitOpenError,
-    CircuitState, Classify, ConfigError, ErrorCategory, PersistError, RetryConfig, RetryManager,
+    CircuitState, Classify, ConfigError, ErrorCategory, PersistError, RetryBudget, RetryConfig,
+    RetryManager,
 };
 use std::collections::VecDeque;
 use std::error::Error;
@@ -104,10 +105,13 @@ impl ImportOptions {
             state_file: Some(Self::state_file_for(&db)),
             db,
             attempt_timeout: Duration::from_millis(250),
+            // With a retry budget (Finagle's defaults): during an outage each component retries
+            // at most 20 % of its traffic plus 10 per second, whatever `max_attempts` says.
             retry: RetryConfig {
                 max_attempts: 4,
                 initial_delay: Duration::from_millis(50),
                 max_delay: Duration::from_secs(2),
+                budget: Some(RetryBudget::default()),
                 ..RetryConfig::default()
             },
             breaker: CircuitBreakerConfig {

@@ -9,4 +9,5 @@ pub mod cli;
 pub mod flaky_service;
 pub mod importer;
 pub mod jitter_sim;
+pub mod retry_storm;
 pub mod store;
