@@ -345,6 +345,33 @@ impl CircuitBreakerRegistry {
         self.shared.events.remove(id);
     }
 
+    /// Removes `breaker` from the registry if it is still the one of its (service, operation),
+    /// nobody but the registry and the caller holds it, it is closed, clean (no failure
+    /// counted) and under no operator control. Whether it did. An evicted breaker's record
+    /// stays in the state file.
+    pub(crate) fn evict_if_idle(&self, breaker: &Arc<CircuitBreaker>) -> bool {
+        let mut map = self.breakers.write();
+        let Some(ops) = map.get_mut(breaker.service()) else {
+            return false;
+        };
+        match ops.get(breaker.operation()) {
+            Some(b) if Arc::ptr_eq(b, breaker) && Arc::strong_count(b) == 2 => {}
+            _ => return false,
+        }
+        let status = breaker.status();
+        let quiet = status.state == super::CircuitState::Closed
+            && status.failure_count == 0
+            && status.control == super::BreakerControl::Auto;
+        if !quiet {
+            return false;
+        }
+        ops.remove(breaker.operation());
+        if ops.is_empty() {
+            map.remove(breaker.service());
+        }
+        true
+    }
+
     /// A breaker for (service, operation) that is not in the registry: never listed, never
     /// persisted. Calls that bypass their breaker hold one so that their handle has the same
     /// shape as every other; nothing ever asks it anything.

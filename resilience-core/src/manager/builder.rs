@@ -31,7 +31,11 @@ pub struct RetryManagerBuilder {
     clock: Option<Arc<dyn Clock>>,
     seed: Option<u64>,
     on_retry: Option<RetryHook>,
+    max_operations: Option<usize>,
 }
+
+/// The default cap on the operations of a manager.
+pub const DEFAULT_MAX_OPERATIONS: usize = 10_000;
 
 impl RetryManagerBuilder {
     /// Retry settings for every call that does not override them.
@@ -152,6 +156,24 @@ impl RetryManagerBuilder {
         self
     }
 
+    /// The most (component, operation) keys the manager keeps (default 10,000). Keys often come
+    /// from data (one operation per endpoint or tenant); past the cap, operations that are idle
+    /// (no call ended since the last look), held by no call site or call, and whose breaker is
+    /// closed and clean are evicted, with their figures. An open breaker is never evicted;
+    /// when nothing can be evicted the cap is passed (never a call refused), and a manager at
+    /// twice its cap logs it once. Evictions are counted
+    /// ([`RetryManager::evicted_operations`]).
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::builder().max_operations(100_000).build().unwrap();
+    /// # let _ = manager;
+    /// ```
+    pub fn max_operations(mut self, max: usize) -> Self {
+        self.max_operations = Some(max);
+        self
+    }
+
     /// Validates the settings and builds the manager.
     ///
     /// ```
@@ -170,6 +192,12 @@ impl RetryManagerBuilder {
             breaker
                 .validate()
                 .map_err(|e| e.within("circuit_breaker"))?;
+        }
+        if self.max_operations == Some(0) {
+            return Err(ConfigError::new(
+                "max_operations",
+                "must be at least 1, got 0",
+            ));
         }
         Ok(self.build_unchecked())
     }
@@ -191,6 +219,10 @@ impl RetryManagerBuilder {
             self.on_retry,
             settings,
         );
-        RetryManager::from_parts(engine, registry)
+        RetryManager::from_parts(
+            engine,
+            registry,
+            self.max_operations.unwrap_or(DEFAULT_MAX_OPERATIONS).max(1),
+        )
     }
 }

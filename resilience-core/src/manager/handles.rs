@@ -10,6 +10,7 @@ use super::{HandleRef, RetryManager};
 use crate::call::{BreakerClaim, CallSpec, OperationHandle, PolicyCache, GUARDED_SPEC};
 use crate::policy::resolve;
 use std::collections::HashMap;
+use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Every operation's handle, by component then operation (so that a look-up borrows the names).
@@ -87,9 +88,17 @@ impl RetryManager {
             self.write_breaker_settings(&handle);
         }
         let handle = Arc::new(handle);
-        map.entry(component.to_owned())
+        let replaced = map
+            .entry(component.to_owned())
             .or_default()
-            .insert(operation.to_owned(), Arc::clone(&handle));
+            .insert(operation.to_owned(), Arc::clone(&handle))
+            .is_some();
+        if !replaced {
+            let count = self.operation_count.fetch_add(1, Ordering::Relaxed) + 1;
+            if count > self.max_operations {
+                self.evict_idle(&mut map, &handle);
+            }
+        }
         handle
     }
 
@@ -132,6 +141,59 @@ impl RetryManager {
         if let Some(budget) = effective.retry.budget.filter(|b| b.validate().is_ok()) {
             handle.budget.enable(&budget);
         }
+    }
+
+    /// Evicts idle, unreferenced, closed and clean operations until the manager is a tenth
+    /// under its cap (so that a sweep is paid once per many new keys), never `keep`. Called
+    /// with the configuration lock and the map's write lock held.
+    #[cold]
+    fn evict_idle(&self, map: &mut Handles, keep: &Arc<OperationHandle>) {
+        let target = self.max_operations - self.max_operations / 10;
+        let mut count = self.operation_count.load(Ordering::Relaxed);
+        let mut evicted = 0u64;
+        for (component, ops) in map.iter_mut() {
+            if count <= target {
+                break;
+            }
+            ops.retain(|operation, h| {
+                if count <= target || Arc::ptr_eq(h, keep) || !self.evictable(h) {
+                    return true;
+                }
+                let breaker_gone = !h.registered || self.registry.evict_if_idle(&h.breaker);
+                if !breaker_gone {
+                    return true;
+                }
+                // The metrics go with the breaker; if something took a hold on them meanwhile,
+                // they stay known to the metrics registry only.
+                self.metrics
+                    .remove_if_unshared(component, operation, &h.metrics);
+                count -= 1;
+                evicted += 1;
+                false
+            });
+        }
+        map.retain(|_, ops| !ops.is_empty());
+        self.operation_count.store(count, Ordering::Relaxed);
+        self.evicted.fetch_add(evicted, Ordering::Relaxed);
+        // A first sweep finds every operation busy (idle means "no call since the last look"),
+        // so only an overrun that lasts is worth a warning.
+        if count > self.max_operations.saturating_mul(2)
+            && !self.cap_warned.swap(true, Ordering::Relaxed)
+        {
+            tracing::warn!(
+                operations = count,
+                cap = self.max_operations,
+                "twice the manager's cap of operations and none idle to evict; the cap is passed"
+            );
+        }
+    }
+
+    /// Held by nobody but the map (no call in flight, no call site, no `Operation`), its figures
+    /// held by the metrics registry only, and no call ended since the last look.
+    fn evictable(&self, h: &Arc<OperationHandle>) -> bool {
+        Arc::strong_count(h) == 1
+            && Arc::strong_count(&h.metrics) == 2
+            && h.metrics.idle_since_last_look()
     }
 
     fn claim_breaker(&self, handle: &OperationHandle, spec: &CallSpec) {

@@ -29,7 +29,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 /// Retries, breakers and metrics for every operation of a program. The original's
@@ -55,6 +55,14 @@ pub struct RetryManager {
     handles: RwLock<Handles>,
     /// Serializes configuration and breaker settings; see the `handles` module.
     configuring: Mutex<()>,
+    /// The cap on operations this manager keeps; see [`RetryManagerBuilder::max_operations`].
+    max_operations: usize,
+    /// Operations in `handles`.
+    operation_count: AtomicUsize,
+    /// Operations evicted so far.
+    evicted: AtomicU64,
+    /// Whether the cap was reached with nothing to evict (logged once).
+    cap_warned: AtomicBool,
     /// This manager's listener on the registry, removed when the manager is dropped (a registry
     /// shared by many managers must not collect the listeners of the dead ones).
     listener: ListenerId,
@@ -83,7 +91,11 @@ impl RetryManager {
         RetryManagerBuilder::default()
     }
 
-    fn from_parts(engine: Engine, registry: Arc<CircuitBreakerRegistry>) -> RetryManager {
+    fn from_parts(
+        engine: Engine,
+        registry: Arc<CircuitBreakerRegistry>,
+        max_operations: usize,
+    ) -> RetryManager {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
         let metrics = Arc::new(MetricsRegistry::default());
         // Breaker transitions are counted in this manager's figures. Weak: a delivery already
@@ -104,6 +116,10 @@ impl RetryManager {
             metrics,
             handles: RwLock::new(HashMap::new()),
             configuring: Mutex::new(()),
+            max_operations,
+            operation_count: AtomicUsize::new(0),
+            evicted: AtomicU64::new(0),
+            cap_warned: AtomicBool::new(false),
             listener,
         }
     }
@@ -111,6 +127,22 @@ impl RetryManager {
     /// This manager's number: call sites cache their handle for one manager.
     pub(crate) fn id(&self) -> u64 {
         self.id
+    }
+
+    /// How many operations were evicted to keep this manager under its cap
+    /// ([`RetryManagerBuilder::max_operations`]).
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// let manager = RetryManager::builder().max_operations(2).build().unwrap();
+    /// for id in 0..10 {
+    ///     let _: Result<(), std::io::Error> = manager.execute("tenant", &id.to_string(), || Ok(()));
+    /// }
+    /// assert!(manager.evicted_operations() > 0);
+    /// assert!(manager.metrics().operations.len() <= 3);
+    /// ```
+    pub fn evicted_operations(&self) -> u64 {
+        self.evicted.load(Ordering::Relaxed)
     }
 
     /// The breaker registry this manager uses.

@@ -54,6 +54,8 @@ pub(crate) struct OperationMetrics {
     /// Breaker transitions by `from * 3 + to`. Not sharded: a breaker changes state rarely,
     /// and under its own lock.
     transitions: [AtomicU64; 9],
+    /// Calls counted when the manager last looked for idle operations.
+    calls_when_looked: AtomicU64,
     #[cfg(feature = "metrics")]
     export: super::export::Exporter,
 }
@@ -67,6 +69,7 @@ impl OperationMetrics {
         OperationMetrics {
             counters: Sharded::new(),
             transitions: std::array::from_fn(|_| AtomicU64::new(0)),
+            calls_when_looked: AtomicU64::new(0),
             #[cfg(feature = "metrics")]
             export: super::export::Exporter::new(component, operation),
         }
@@ -149,6 +152,13 @@ impl OperationMetrics {
             self.counters
                 .add(EXTRA_ATTEMPTS, (attempts - ATTEMPT_BUCKETS) as u64);
         }
+    }
+
+    /// Whether no call ended since the last time this was asked (the first time: since the
+    /// operation was made). Sums the shards: for the manager's eviction, not for calls.
+    pub(crate) fn idle_since_last_look(&self) -> bool {
+        let calls = self.snapshot().calls;
+        self.calls_when_looked.swap(calls, Ordering::Relaxed) == calls
     }
 
     /// Sets every figure back to zero (exported counters are left alone: they only grow).

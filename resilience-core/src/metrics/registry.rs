@@ -64,6 +64,29 @@ impl MetricsRegistry {
         self.find(component, operation).map(|m| m.snapshot())
     }
 
+    /// Forgets (component, operation) if its figures are `metrics` and nobody but the registry
+    /// and the caller holds them. Whether it did.
+    pub(crate) fn remove_if_unshared(
+        &self,
+        component: &str,
+        operation: &str,
+        metrics: &Arc<OperationMetrics>,
+    ) -> bool {
+        let mut map = self.operations.write();
+        let Some(ops) = map.get_mut(component) else {
+            return false;
+        };
+        match ops.get(operation) {
+            Some(m) if Arc::ptr_eq(m, metrics) && Arc::strong_count(m) == 2 => {}
+            _ => return false,
+        }
+        ops.remove(operation);
+        if ops.is_empty() {
+            map.remove(component);
+        }
+        true
+    }
+
     /// Sets every operation's figures back to zero; the operations stay known.
     pub(crate) fn reset(&self) {
         for m in self.read().values().flat_map(HashMap::values) {
