@@ -811,14 +811,6 @@ pub fn parse_retry_after(
     headers: &reqwest::header::HeaderMap,
     now: SystemTime,
 ) -> Option<Duration> {
-    let value = headers
-        .get(reqwest::header::RETRY_AFTER)?
-        .to_str()
-        .ok()?
-        .trim();
-    if let Ok(secs) = value.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0).then(|| Duration::from_secs_f64(secs));
-    }
-    let at = httpdate::parse_http_date(value).ok()?;
-    Some(at.duration_since(now).unwrap_or(Duration::ZERO))
+    let value = headers.get(reqwest::header::RETRY_AFTER)?.to_str().ok()?;
+    resilience_core::http::parse_retry_after(value, now)
 }

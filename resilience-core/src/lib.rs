@@ -36,6 +36,8 @@ mod clock;
 mod error;
 mod failure;
 mod global;
+#[cfg(feature = "reqwest")]
+pub mod http;
 mod integrations;
 mod manager;
 mod metrics;

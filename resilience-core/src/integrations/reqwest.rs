@@ -66,17 +66,9 @@ impl Classify for reqwest::Error {
     }
 }
 
-/// The category of an HTTP status code that is an error.
+/// The category of an HTTP status code that is an error; `Unknown` for the others.
 pub(crate) fn status_category(status: u16) -> ErrorCategory {
-    match status {
-        408 => ErrorCategory::Timeout,
-        429 => ErrorCategory::RateLimit,
-        401 | 403 => ErrorCategory::Authentication,
-        404 | 410 => ErrorCategory::NotFound,
-        400..=499 => ErrorCategory::Validation,
-        500..=599 => ErrorCategory::Unavailable,
-        _ => ErrorCategory::Unknown,
-    }
+    crate::http::status_category(status).unwrap_or(ErrorCategory::Unknown)
 }
 
 /// What broke a transfer, found along the error's source chain: `None` when nothing says the
