@@ -6,20 +6,28 @@
 //! nothing else: no lock, no clock, no write to shared memory, no allocation. Everything else
 //! (a failure, a non-closed breaker, a success that ends a failure streak) takes the mutex, and
 //! every change of the machine republishes the word while the mutex is held.
+//!
+//! A breaker with a failure-rate or slow-call rule is never clean (each call is a call of its
+//! window), so the code above is all it adds to the default breaker's path; its own cost sits
+//! behind the out-of-line slow path: the word's ADMIT flag admits a call without the mutex
+//! (reading the clock only for the slow-call rule, TIMED), and a time window's FAST flag lets
+//! an ordinary success count on the breaker's [`Stripes`] without the mutex.
 
 use super::listener::EventBus;
-use super::machine::{Machine, Refusal, Ticket, Transition};
+use super::machine::{Machine, Refusal, Ticket, Transitions, ADMIT, EPOCH_SHIFT, FAST, TIMED};
 use super::permit::BreakerPermit;
 use super::persist::Sink;
+use super::window::{start_of, Stripes};
 use super::{BreakerControl, CircuitBreakerStatus, CircuitState};
 use crate::policy::CircuitBreakerConfig;
 use crate::{CircuitOpenError, Clock};
 use parking_lot::{Mutex, MutexGuard};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// The clean bit of the word; the epoch is in the bits above it.
+/// The clean bit of the word; the other flags (`machine::ADMIT`, ...) and the epoch are in the
+/// bits above it.
 pub(super) const CLEAN: u64 = 1;
 
 /// What a registry shares with its breakers.
@@ -56,6 +64,9 @@ pub struct CircuitBreaker {
     operation: Arc<str>,
     shared: Arc<Shared>,
     machine: Mutex<Machine>,
+    /// The lock-free counters of a time window, made the first time the breaker gets one (the
+    /// machine holds them too); empty for every other breaker.
+    stripes: OnceLock<Arc<Stripes>>,
 }
 
 impl std::fmt::Debug for CircuitBreaker {
@@ -69,7 +80,7 @@ impl std::fmt::Debug for CircuitBreaker {
 }
 
 fn word_of(machine: &Machine) -> u64 {
-    (machine.epoch() << 1) | u64::from(machine.is_clean())
+    (machine.epoch() << EPOCH_SHIFT) | machine.flags() | u64::from(machine.is_clean())
 }
 
 impl CircuitBreaker {
@@ -85,6 +96,7 @@ impl CircuitBreaker {
             operation,
             shared,
             machine: Mutex::new(machine),
+            stripes: OnceLock::new(),
         }
     }
 
@@ -122,7 +134,19 @@ impl CircuitBreaker {
     /// ```
     pub fn configure(&self, config: &CircuitBreakerConfig) {
         // Not written to the state file: a restored breaker is configured again by its program.
-        self.lock().configure(config);
+        let mut m = self.lock();
+        m.configure(config, &|| {
+            Arc::clone(self.stripes.get_or_init(|| Arc::new(Stripes::new())))
+        });
+        // A rate rule added or removed changes the word's flags.
+        self.publish(&m);
+    }
+
+    fn publish(&self, m: &Machine) {
+        let word = word_of(m);
+        if self.word.load(Ordering::Relaxed) != word {
+            self.word.store(word, Ordering::Release);
+        }
     }
 
     /// Asks to run one call. `Err` means the call must not run.
@@ -147,6 +171,16 @@ impl CircuitBreaker {
     #[cold]
     #[inline(never)]
     fn try_acquire_slow(&self) -> Result<BreakerPermit<'_>, CircuitOpenError> {
+        let word = self.word.load(Ordering::Acquire);
+        if word & ADMIT != 0 {
+            // Closed with a rate rule: admitted without the mutex, like a clean breaker.
+            let ticket = if word & TIMED != 0 {
+                Ticket::Timed(start_of(self.shared.clock.now()))
+            } else {
+                Ticket::Closed
+            };
+            return Ok(BreakerPermit::new(self, word, ticket));
+        }
         let (admitted, word) = self.mutate(|m, clock| {
             let (admitted, transition) = m.acquire(clock);
             ((admitted, word_of(m)), transition)
@@ -160,7 +194,11 @@ impl CircuitBreaker {
     fn refusal_error(&self, refusal: Refusal) -> CircuitOpenError {
         let clock = &self.shared.clock;
         match refusal {
-            Refusal::Open(until) => {
+            Refusal::Open {
+                until,
+                cause,
+                rates,
+            } => {
                 let remaining = until.saturating_sub(clock.now());
                 let until_unix = clock.unix_now().saturating_add(remaining).as_secs_f64();
                 CircuitOpenError::new(
@@ -169,6 +207,7 @@ impl CircuitBreaker {
                     remaining,
                     Some(until_unix),
                 )
+                .with_cause(cause, rates)
             }
             Refusal::Full => {
                 CircuitOpenError::new(&*self.service, &*self.operation, Duration::ZERO, None)
@@ -187,18 +226,31 @@ impl CircuitBreaker {
     /// Records how a call admitted with `word` and `ticket` ended.
     #[cold]
     pub(super) fn finish(&self, word: u64, ticket: Ticket, outcome: Outcome) {
-        let epoch = word >> 1;
+        if outcome == Outcome::Success && word & FAST != 0 && self.count_success(word, ticket) {
+            return;
+        }
+        let epoch = word >> EPOCH_SHIFT;
         self.mutate(|m, clock| {
-            let transition = match outcome {
+            let transitions = match outcome {
                 Outcome::Success => m.on_success(epoch, ticket, clock),
                 Outcome::Failure => m.on_failure(epoch, ticket, clock),
-                Outcome::Neutral => {
-                    m.on_release(epoch, ticket);
-                    None
-                }
+                Outcome::Neutral => m.on_release(epoch, ticket, clock),
             };
-            ((), transition)
+            ((), transitions)
         });
+    }
+
+    /// Counts the success of a call admitted with `word` on the time window's stripes, without
+    /// the mutex, if the breaker is still as it was then and the success is an ordinary one
+    /// (not slow, in the current bucket). `false`: it must be recorded under the mutex.
+    fn count_success(&self, word: u64, ticket: Ticket) -> bool {
+        let Some(stripes) = self.stripes.get() else {
+            return false;
+        };
+        if self.word.load(Ordering::Acquire) != word {
+            return false;
+        }
+        stripes.try_add(ticket, self.shared.clock.now())
     }
 
     /// The state as of now: an open breaker whose time has passed reads `HalfOpen`.
@@ -240,7 +292,7 @@ impl CircuitBreaker {
     /// assert_eq!(breaker.state(), CircuitState::Closed);
     /// ```
     pub fn reset(&self) {
-        self.mutate(|m, clock| ((), m.reset(clock)));
+        self.mutate(|m, clock| ((), m.reset(clock).into()));
     }
 
     /// Opens the breaker until [`reset`](Self::reset), whatever its failures and the time: an
@@ -255,7 +307,7 @@ impl CircuitBreaker {
     /// assert!(breaker.try_acquire().is_err());
     /// ```
     pub fn force_open(&self) {
-        self.mutate(|m, clock| ((), m.force_open(clock)));
+        self.mutate(|m, clock| ((), m.force_open(clock).into()));
     }
 
     /// Keeps the breaker closed until [`reset`](Self::reset): every call runs and no result is
@@ -270,7 +322,7 @@ impl CircuitBreaker {
     /// assert_eq!(breaker.state(), CircuitState::Closed);
     /// ```
     pub fn disable(&self) {
-        self.mutate(|m, clock| ((), m.disable(clock)));
+        self.mutate(|m, clock| ((), m.disable(clock).into()));
     }
 
     /// Who decides the state now: the breaker itself or an operator.
@@ -292,18 +344,12 @@ impl CircuitBreaker {
 
     /// Runs `change` on the machine, then publishes what changed: the hot-path word, the state
     /// file record, the listeners' event.
-    fn mutate<R>(
-        &self,
-        change: impl FnOnce(&mut Machine, &dyn Clock) -> (R, Option<Transition>),
-    ) -> R {
+    fn mutate<R>(&self, change: impl FnOnce(&mut Machine, &dyn Clock) -> (R, Transitions)) -> R {
         let clock = &*self.shared.clock;
         let mut m = self.lock();
         let before = self.shared.sink.as_ref().map(|_| m.persisted());
-        let (result, transition) = change(&mut m, clock);
-        let word = word_of(&m);
-        if self.word.load(Ordering::Relaxed) != word {
-            self.word.store(word, Ordering::Release);
-        }
+        let (result, transitions) = change(&mut m, clock);
+        self.publish(&m);
         if let (Some(sink), Some(before)) = (&self.shared.sink, before) {
             if m.persisted() != before {
                 sink.send(
@@ -313,13 +359,15 @@ impl CircuitBreaker {
                 );
             }
         }
-        if let Some(t) = transition {
+        let mut any = false;
+        for t in transitions {
+            any = true;
             self.shared
                 .events
                 .push(&self.service, &self.operation, t.from, t.to);
         }
         drop(m);
-        if transition.is_some() {
+        if any {
             self.shared.events.deliver();
         }
         result
