@@ -49,6 +49,44 @@ pub(super) enum Outcome {
 /// One circuit breaker, for one (service, operation). Get it from a
 /// [`CircuitBreakerRegistry`](crate::CircuitBreakerRegistry).
 ///
+/// # Rules
+///
+/// By default a closed breaker opens after `failure_threshold` retryable failures in a row.
+/// With [`failure_rate`](CircuitBreakerConfig::failure_rate) it opens instead when its window
+/// (the last N calls, or the calls that ended in the last D) holds at least `minimum_calls`
+/// calls and the share of retryable failures reaches the threshold; with
+/// [`slow_call`](CircuitBreakerConfig::slow_call), also when the share of slow calls does. Calls
+/// that end in a non-retryable error ([`BreakerPermit::release`], a dropped permit) are not
+/// calls of the window. The rules are checked after every call, a success included, as in
+/// resilience4j. The window is emptied when the breaker closes (a reset included) and whenever
+/// its rules change; it is not kept in the state file, so a restarted program starts with an
+/// empty window. [`CircuitOpenError::opened_by`] says which rule opened the breaker.
+///
+/// Half-open, the rule stays ours whatever the closed rule: `success_threshold` successful trial
+/// calls close the breaker, and one retryable failure re-opens it with the next open timeout.
+/// resilience4j computes a failure (and slow-call) rate over its permitted half-open calls
+/// instead. We keep the simpler rule because our half-open state is a probe, by default a
+/// single call at a time (`half_open_max_calls` = 1): a rate over one or a few calls is that
+/// rule anyway, and waiting for a batch of trial calls to fill would keep a recovered service
+/// half-open longer and send more calls to a dead one. The open-timeout ladder then does the
+/// rest. A slow trial call that succeeds counts as a success: the trial calls decide whether
+/// the service answers, and the window judges slowness again once the breaker is closed.
+///
+/// With [`max_half_open_wait`](CircuitBreakerConfig::max_half_open_wait), a breaker half-open
+/// that long without closing goes back to open (the next open timeout of the ladder), so trial
+/// calls that never end cannot hold it half-open; it is evaluated when the breaker is next
+/// asked (a call, a status), as of the moment the wait ran out.
+///
+/// # Costs
+///
+/// Without a rate rule, a call through a closed breaker with no recent failure reads one atomic
+/// word to be admitted and the same word to record its success: no lock, no clock, no write.
+/// With a rate rule every call is recorded: a count window under the breaker's mutex; a time
+/// window on per-thread stripes (one clock read and one atomic add on the thread's own cache
+/// line per success, the mutex only for failures, slow calls, the first success of a stripe in
+/// each new second and windows still short of `minimum_calls` with failures in them). Only the
+/// slow-call rule reads the clock when a call is admitted.
+///
 /// ```
 /// use resilience_core::{CircuitBreakerConfig, CircuitBreakerRegistry, CircuitState};
 /// let registry = CircuitBreakerRegistry::new();
