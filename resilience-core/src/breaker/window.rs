@@ -352,6 +352,7 @@ impl TimeWindow {
 
     /// Moves the stripes' successes into the ring and stamps every stripe with bucket `i`.
     fn fold(&mut self, i: u64) {
+        self.stripes.stamp(i);
         let stamp = Stripes::pack(i, 0);
         for s in 0..self.stripes.stripes.len() {
             let old = self.stripes.stripes[s].0.swap(stamp, Ordering::AcqRel);
@@ -396,6 +397,11 @@ pub(crate) struct Stripes {
     bucket_nanos: AtomicU64,
     /// A call this long is slow (`u64::MAX` without the slow-call rule).
     slow_nanos: AtomicU64,
+    /// The bucket the stripes were last stamped with, and its time span `[start, end)` in
+    /// nanoseconds: a success tells its bucket with two comparisons instead of a division.
+    current: AtomicU64,
+    start: AtomicU64,
+    end: AtomicU64,
     stripes: Box<[Stripe]>,
 }
 
@@ -440,6 +446,10 @@ impl Stripes {
         Stripes {
             bucket_nanos: AtomicU64::new(1),
             slow_nanos: AtomicU64::new(u64::MAX),
+            current: AtomicU64::new(0),
+            start: AtomicU64::new(0),
+            // An empty span: the first success takes the mutex, which stamps the stripes.
+            end: AtomicU64::new(0),
             stripes: (0..stripe_count())
                 .map(|_| Stripe(AtomicU64::new(0)))
                 .collect(),
@@ -452,9 +462,21 @@ impl Stripes {
     }
 
     fn clear(&self) {
+        self.end.store(0, Ordering::Relaxed);
         for s in self.stripes.iter() {
             s.0.store(Self::pack(0, 0), Ordering::Release);
         }
+    }
+
+    /// Stamps the stripes' current bucket `i`, under the breaker's mutex (before the stripes
+    /// themselves, so a success that sees the new span finds them stamped or takes the mutex).
+    fn stamp(&self, i: u64) {
+        let b = self.bucket_nanos.load(Ordering::Relaxed).max(1);
+        let start = i.saturating_mul(b);
+        self.end.store(0, Ordering::Release);
+        self.current.store(i, Ordering::Relaxed);
+        self.start.store(start, Ordering::Relaxed);
+        self.end.store(start.saturating_add(b), Ordering::Release);
     }
 
     fn pack(index: u64, count: u32) -> u64 {
@@ -484,7 +506,15 @@ impl Stripes {
                 return false;
             }
         }
-        let index = now_nanos / self.bucket_nanos.load(Ordering::Relaxed).max(1);
+        // The current bucket's span, rather than a 64-bit division per success. A fold racing
+        // with these loads can only make a success count a bucket off, a moment later or
+        // earlier than it ended.
+        if now_nanos >= self.end.load(Ordering::Acquire)
+            || now_nanos < self.start.load(Ordering::Relaxed)
+        {
+            return false;
+        }
+        let index = self.current.load(Ordering::Relaxed);
         let stripe = &self.stripes[thread_stripe() & (self.stripes.len() - 1)].0;
         let v = stripe.load(Ordering::Relaxed);
         if (v >> 32) as u32 != index as u32 || v as u32 == u32::MAX {
