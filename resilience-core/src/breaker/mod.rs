@@ -100,8 +100,9 @@ pub struct CircuitBreakerStatus {
     pub control: BreakerControl,
     /// The calls in the window of the failure-rate or slow-call rule (retryable failures and
     /// successes of calls admitted while closed; neutral ends are not calls). `None` without a
-    /// rate rule, and then absent from the JSON. The window is emptied when the breaker closes
-    /// and kept, as it was, while it is open or half-open.
+    /// rate rule, and then absent from the JSON. The window is emptied when the breaker closes;
+    /// while it is open or half-open it records nothing (trial calls are not calls of the
+    /// window), though a time window's calls still age out of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub window_calls: Option<u32>,
     /// Retryable failures / calls in the window, in `[0, 1]`; `None` without a rate rule or
