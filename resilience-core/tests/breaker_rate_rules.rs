@@ -761,6 +761,41 @@ fn gobreaker_test_rolling_window_circuit_breaker_in_parallel() {
     assert_eq!(b.breaker.status().window_calls, Some(THREADS * CALLS + 2));
 }
 
+/// The same, with failures mixed in: folds under the mutex (a failure, a new second) race with
+/// lock-free successes on the stripes, and no call is lost or counted twice.
+#[test]
+fn gobreaker_rolling_window_in_parallel_with_failures_and_new_buckets() {
+    let b = Bench::new(CircuitBreakerConfig {
+        failure_rate: Some(FailureRate {
+            window: Window::Time(secs(3600.0)),
+            minimum_calls: 1,
+            threshold: 0.9,
+        }),
+        ..CircuitBreakerConfig::default()
+    });
+    const THREADS: u32 = 4;
+    const ROUNDS: u32 = 2_000;
+    std::thread::scope(|s| {
+        for t in 0..THREADS {
+            let b = &b;
+            s.spawn(move || {
+                for i in 0..ROUNDS {
+                    for end in [Succeed, Succeed, Succeed, Fail] {
+                        assert!(b.call(end));
+                    }
+                    if t == 0 && i % 100 == 0 {
+                        b.advance(1.0); // a new bucket now and then
+                    }
+                }
+            });
+        }
+    });
+    let status = b.breaker.status();
+    assert_eq!(status.window_calls, Some(THREADS * ROUNDS * 4));
+    assert_eq!(status.failure_rate, Some(0.25));
+    assert_eq!(status.state, CircuitState::Closed);
+}
+
 // ---------------------------------------------------------------------------------------------
 // The window's edges: time, restarts, configuration
 // ---------------------------------------------------------------------------------------------
