@@ -120,6 +120,59 @@ struct OpenInfo {
     remaining: Duration,
     open_until_unix: Option<f64>,
     forced: bool,
+    cause: Option<OpenCause>,
+    /// The window's failure rate, slow-call rate and calls when a rate rule opened the breaker.
+    rates: Option<(f64, f64, u64)>,
+}
+
+/// What opened a breaker, as a [`CircuitOpenError`] tells it.
+///
+/// ```
+/// use resilience_core::{CircuitBreakerConfig, CircuitBreakerRegistry, OpenCause};
+/// let breaker = CircuitBreakerRegistry::new().get_breaker("api", "fetch");
+/// breaker.configure(&CircuitBreakerConfig { failure_threshold: 1, ..Default::default() });
+/// breaker.try_acquire().unwrap().record_failure();
+/// let err = breaker.try_acquire().unwrap_err();
+/// assert_eq!(err.opened_by(), Some(OpenCause::ConsecutiveFailures));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum OpenCause {
+    /// `failure_threshold` retryable failures in a row (the consecutive rule).
+    ConsecutiveFailures,
+    /// The failure rate over the window reached `failure_rate.threshold`.
+    FailureRate,
+    /// The slow-call rate over the window reached `slow_call.rate_threshold`.
+    SlowCallRate,
+    /// A trial call failed while the breaker was half-open.
+    TrialFailure,
+    /// The breaker was half-open for `max_half_open_wait` without closing.
+    HalfOpenTimeout,
+}
+
+impl OpenCause {
+    /// A short description: `"consecutive failures"`, `"failure rate"`, `"slow-call rate"`,
+    /// `"a failed trial call"`, `"half-open too long"`.
+    ///
+    /// ```
+    /// use resilience_core::OpenCause;
+    /// assert_eq!(OpenCause::FailureRate.as_str(), "failure rate");
+    /// ```
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            OpenCause::ConsecutiveFailures => "consecutive failures",
+            OpenCause::FailureRate => "failure rate",
+            OpenCause::SlowCallRate => "slow-call rate",
+            OpenCause::TrialFailure => "a failed trial call",
+            OpenCause::HalfOpenTimeout => "half-open too long",
+        }
+    }
+}
+
+impl fmt::Display for OpenCause {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 impl CircuitOpenError {
@@ -147,8 +200,22 @@ impl CircuitOpenError {
                 remaining,
                 open_until_unix,
                 forced: false,
+                cause: None,
+                rates: None,
             }),
         }
+    }
+
+    /// The same rejection, saying what opened the breaker and, for a rate rule, the window's
+    /// failure rate, slow-call rate and calls at that moment.
+    pub(crate) fn with_cause(
+        mut self,
+        cause: Option<OpenCause>,
+        rates: Option<(f64, f64, u64)>,
+    ) -> Self {
+        self.info.cause = cause;
+        self.info.rates = rates;
+        self
     }
 
     /// A rejection by a breaker an operator forced open: it stays open until reset.
@@ -194,6 +261,53 @@ impl CircuitOpenError {
     pub fn is_forced(&self) -> bool {
         self.info.forced
     }
+
+    /// What opened the breaker, when the breaker knows: `None` for a breaker forced open, one
+    /// restored open from a state file, one half-open with every trial slot taken, and an error
+    /// built with [`new`](Self::new).
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerConfig, CircuitBreakerRegistry, FailureRate, OpenCause, Window};
+    /// let breaker = CircuitBreakerRegistry::new().get_breaker("api", "fetch");
+    /// breaker.configure(&CircuitBreakerConfig {
+    ///     failure_rate: Some(FailureRate { window: Window::Count(4), minimum_calls: 4, threshold: 0.5 }),
+    ///     ..Default::default()
+    /// });
+    /// for fail in [true, false, true, false] {
+    ///     let permit = breaker.try_acquire().unwrap();
+    ///     if fail { permit.record_failure() } else { permit.record_success() }
+    /// }
+    /// let err = breaker.try_acquire().unwrap_err();
+    /// assert_eq!(err.opened_by(), Some(OpenCause::FailureRate));
+    /// assert_eq!(err.failure_rate(), Some(0.5));
+    /// assert!(err.to_string().starts_with("circuit breaker api:fetch is open (failure rate 50.0% of 4 calls);"), "{err}");
+    /// ```
+    pub fn opened_by(&self) -> Option<OpenCause> {
+        self.info.cause
+    }
+
+    /// The window's failure rate (failures / calls, in `[0, 1]`) when a rate rule (failure rate
+    /// or slow-call rate) opened the breaker; `None` otherwise.
+    ///
+    /// ```
+    /// use resilience_core::CircuitOpenError;
+    /// use std::time::Duration;
+    /// assert_eq!(CircuitOpenError::new("a", "b", Duration::ZERO, None).failure_rate(), None);
+    /// ```
+    pub fn failure_rate(&self) -> Option<f64> {
+        self.info.rates.map(|(failure, _, _)| failure)
+    }
+
+    /// The window's slow-call rate when a rate rule opened the breaker; `None` otherwise.
+    ///
+    /// ```
+    /// use resilience_core::CircuitOpenError;
+    /// use std::time::Duration;
+    /// assert_eq!(CircuitOpenError::new("a", "b", Duration::ZERO, None).slow_call_rate(), None);
+    /// ```
+    pub fn slow_call_rate(&self) -> Option<f64> {
+        self.info.rates.map(|(_, slow, _)| slow)
+    }
 }
 
 impl fmt::Display for CircuitOpenError {
@@ -210,9 +324,24 @@ impl fmt::Display for CircuitOpenError {
                 "circuit breaker {service}:{operation} is half-open and its trial calls are all in flight"
             )
         } else {
+            write!(f, "circuit breaker {service}:{operation} is open")?;
+            // The consecutive rule and a failed trial call are what a breaker always did: their
+            // message stays as it was. The newer causes say themselves.
+            match (self.info.cause, self.info.rates) {
+                (Some(OpenCause::FailureRate), Some((rate, _, calls))) => {
+                    write!(f, " (failure rate {:.1}% of {calls} calls)", rate * 100.0)?;
+                }
+                (Some(OpenCause::SlowCallRate), Some((_, rate, calls))) => {
+                    write!(f, " (slow-call rate {:.1}% of {calls} calls)", rate * 100.0)?;
+                }
+                (Some(OpenCause::HalfOpenTimeout), _) => {
+                    f.write_str(" (half-open too long without closing)")?;
+                }
+                _ => {}
+            }
             write!(
                 f,
-                "circuit breaker {service}:{operation} is open; calls are rejected for another {:.3}s",
+                "; calls are rejected for another {:.3}s",
                 self.info.remaining.as_secs_f64()
             )
         }

@@ -56,7 +56,7 @@ pub use category::{CategorySet, ErrorCategory};
 pub use classifier::ErrorClassifier;
 pub use classify::Classify;
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
-pub use error::{AttemptTimedOut, CircuitOpenError, ConfigError};
+pub use error::{AttemptTimedOut, CircuitOpenError, ConfigError, OpenCause};
 pub use failure::{Failure, JudgeOk, NoJudge};
 pub use global::{global, set_global};
 pub use manager::{Call, Guarded, Operation, RetryManager, RetryManagerBuilder, Unguarded};

@@ -6,20 +6,28 @@
 //! nothing else: no lock, no clock, no write to shared memory, no allocation. Everything else
 //! (a failure, a non-closed breaker, a success that ends a failure streak) takes the mutex, and
 //! every change of the machine republishes the word while the mutex is held.
+//!
+//! A breaker with a failure-rate or slow-call rule is never clean (each call is a call of its
+//! window), so the code above is all it adds to the default breaker's path; its own cost sits
+//! behind the out-of-line slow path: the word's ADMIT flag admits a call without the mutex
+//! (reading the clock only for the slow-call rule, TIMED), and a time window's FAST flag lets
+//! an ordinary success count on the breaker's [`Stripes`] without the mutex.
 
 use super::listener::EventBus;
-use super::machine::{Machine, Refusal, Ticket, Transition};
+use super::machine::{Machine, Refusal, Ticket, Transitions, ADMIT, EPOCH_SHIFT, FAST, TIMED};
 use super::permit::BreakerPermit;
 use super::persist::Sink;
+use super::window::{start_of, Stripes};
 use super::{BreakerControl, CircuitBreakerStatus, CircuitState};
 use crate::policy::CircuitBreakerConfig;
 use crate::{CircuitOpenError, Clock};
 use parking_lot::{Mutex, MutexGuard};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
-/// The clean bit of the word; the epoch is in the bits above it.
+/// The clean bit of the word; the other flags (`machine::ADMIT`, ...) and the epoch are in the
+/// bits above it.
 pub(super) const CLEAN: u64 = 1;
 
 /// What a registry shares with its breakers.
@@ -41,6 +49,44 @@ pub(super) enum Outcome {
 /// One circuit breaker, for one (service, operation). Get it from a
 /// [`CircuitBreakerRegistry`](crate::CircuitBreakerRegistry).
 ///
+/// # Rules
+///
+/// By default a closed breaker opens after `failure_threshold` retryable failures in a row.
+/// With [`failure_rate`](CircuitBreakerConfig::failure_rate) it opens instead when its window
+/// (the last N calls, or the calls that ended in the last D) holds at least `minimum_calls`
+/// calls and the share of retryable failures reaches the threshold; with
+/// [`slow_call`](CircuitBreakerConfig::slow_call), also when the share of slow calls does. Calls
+/// that end in a non-retryable error ([`BreakerPermit::release`], a dropped permit) are not
+/// calls of the window. The rules are checked after every call, a success included, as in
+/// resilience4j. The window is emptied when the breaker closes (a reset included) and whenever
+/// its rules change; it is not kept in the state file, so a restarted program starts with an
+/// empty window. [`CircuitOpenError::opened_by`] says which rule opened the breaker.
+///
+/// Half-open, the rule stays ours whatever the closed rule: `success_threshold` successful trial
+/// calls close the breaker, and one retryable failure re-opens it with the next open timeout.
+/// resilience4j computes a failure (and slow-call) rate over its permitted half-open calls
+/// instead. We keep the simpler rule because our half-open state is a probe, by default a
+/// single call at a time (`half_open_max_calls` = 1): a rate over one or a few calls is that
+/// rule anyway, and waiting for a batch of trial calls to fill would keep a recovered service
+/// half-open longer and send more calls to a dead one. The open-timeout ladder then does the
+/// rest. A slow trial call that succeeds counts as a success: the trial calls decide whether
+/// the service answers, and the window judges slowness again once the breaker is closed.
+///
+/// With [`max_half_open_wait`](CircuitBreakerConfig::max_half_open_wait), a breaker half-open
+/// that long without closing goes back to open (the next open timeout of the ladder), so trial
+/// calls that never end cannot hold it half-open; it is evaluated when the breaker is next
+/// asked (a call, a status), as of the moment the wait ran out.
+///
+/// # Costs
+///
+/// Without a rate rule, a call through a closed breaker with no recent failure reads one atomic
+/// word to be admitted and the same word to record its success: no lock, no clock, no write.
+/// With a rate rule every call is recorded: a count window under the breaker's mutex; a time
+/// window on per-thread stripes (one clock read and one atomic add on the thread's own cache
+/// line per success, the mutex only for failures, slow calls, the first success of a stripe in
+/// each new second and windows still short of `minimum_calls` with failures in them). Only the
+/// slow-call rule reads the clock when a call is admitted.
+///
 /// ```
 /// use resilience_core::{CircuitBreakerConfig, CircuitBreakerRegistry, CircuitState};
 /// let registry = CircuitBreakerRegistry::new();
@@ -56,6 +102,9 @@ pub struct CircuitBreaker {
     operation: Arc<str>,
     shared: Arc<Shared>,
     machine: Mutex<Machine>,
+    /// The lock-free counters of a time window, made the first time the breaker gets one (the
+    /// machine holds them too); empty for every other breaker.
+    stripes: OnceLock<Arc<Stripes>>,
 }
 
 impl std::fmt::Debug for CircuitBreaker {
@@ -69,7 +118,7 @@ impl std::fmt::Debug for CircuitBreaker {
 }
 
 fn word_of(machine: &Machine) -> u64 {
-    (machine.epoch() << 1) | u64::from(machine.is_clean())
+    (machine.epoch() << EPOCH_SHIFT) | machine.flags() | u64::from(machine.is_clean())
 }
 
 impl CircuitBreaker {
@@ -85,6 +134,7 @@ impl CircuitBreaker {
             operation,
             shared,
             machine: Mutex::new(machine),
+            stripes: OnceLock::new(),
         }
     }
 
@@ -122,7 +172,19 @@ impl CircuitBreaker {
     /// ```
     pub fn configure(&self, config: &CircuitBreakerConfig) {
         // Not written to the state file: a restored breaker is configured again by its program.
-        self.lock().configure(config);
+        let mut m = self.lock();
+        m.configure(config, &|| {
+            Arc::clone(self.stripes.get_or_init(|| Arc::new(Stripes::new())))
+        });
+        // A rate rule added or removed changes the word's flags.
+        self.publish(&m);
+    }
+
+    fn publish(&self, m: &Machine) {
+        let word = word_of(m);
+        if self.word.load(Ordering::Relaxed) != word {
+            self.word.store(word, Ordering::Release);
+        }
     }
 
     /// Asks to run one call. `Err` means the call must not run.
@@ -147,6 +209,16 @@ impl CircuitBreaker {
     #[cold]
     #[inline(never)]
     fn try_acquire_slow(&self) -> Result<BreakerPermit<'_>, CircuitOpenError> {
+        let word = self.word.load(Ordering::Acquire);
+        if word & ADMIT != 0 {
+            // Closed with a rate rule: admitted without the mutex, like a clean breaker.
+            let ticket = if word & TIMED != 0 {
+                Ticket::Timed(start_of(self.shared.clock.now()))
+            } else {
+                Ticket::Closed
+            };
+            return Ok(BreakerPermit::new(self, word, ticket));
+        }
         let (admitted, word) = self.mutate(|m, clock| {
             let (admitted, transition) = m.acquire(clock);
             ((admitted, word_of(m)), transition)
@@ -160,7 +232,11 @@ impl CircuitBreaker {
     fn refusal_error(&self, refusal: Refusal) -> CircuitOpenError {
         let clock = &self.shared.clock;
         match refusal {
-            Refusal::Open(until) => {
+            Refusal::Open {
+                until,
+                cause,
+                rates,
+            } => {
                 let remaining = until.saturating_sub(clock.now());
                 let until_unix = clock.unix_now().saturating_add(remaining).as_secs_f64();
                 CircuitOpenError::new(
@@ -169,6 +245,7 @@ impl CircuitBreaker {
                     remaining,
                     Some(until_unix),
                 )
+                .with_cause(cause, rates)
             }
             Refusal::Full => {
                 CircuitOpenError::new(&*self.service, &*self.operation, Duration::ZERO, None)
@@ -187,18 +264,31 @@ impl CircuitBreaker {
     /// Records how a call admitted with `word` and `ticket` ended.
     #[cold]
     pub(super) fn finish(&self, word: u64, ticket: Ticket, outcome: Outcome) {
-        let epoch = word >> 1;
+        if outcome == Outcome::Success && word & FAST != 0 && self.count_success(word, ticket) {
+            return;
+        }
+        let epoch = word >> EPOCH_SHIFT;
         self.mutate(|m, clock| {
-            let transition = match outcome {
+            let transitions = match outcome {
                 Outcome::Success => m.on_success(epoch, ticket, clock),
                 Outcome::Failure => m.on_failure(epoch, ticket, clock),
-                Outcome::Neutral => {
-                    m.on_release(epoch, ticket);
-                    None
-                }
+                Outcome::Neutral => m.on_release(epoch, ticket, clock),
             };
-            ((), transition)
+            ((), transitions)
         });
+    }
+
+    /// Counts the success of a call admitted with `word` on the time window's stripes, without
+    /// the mutex, if the breaker is still as it was then and the success is an ordinary one
+    /// (not slow, in the current bucket). `false`: it must be recorded under the mutex.
+    fn count_success(&self, word: u64, ticket: Ticket) -> bool {
+        let Some(stripes) = self.stripes.get() else {
+            return false;
+        };
+        if self.word.load(Ordering::Acquire) != word {
+            return false;
+        }
+        stripes.try_add(ticket, self.shared.clock.now())
     }
 
     /// The state as of now: an open breaker whose time has passed reads `HalfOpen`.
@@ -240,7 +330,7 @@ impl CircuitBreaker {
     /// assert_eq!(breaker.state(), CircuitState::Closed);
     /// ```
     pub fn reset(&self) {
-        self.mutate(|m, clock| ((), m.reset(clock)));
+        self.mutate(|m, clock| ((), m.reset(clock).into()));
     }
 
     /// Opens the breaker until [`reset`](Self::reset), whatever its failures and the time: an
@@ -255,7 +345,7 @@ impl CircuitBreaker {
     /// assert!(breaker.try_acquire().is_err());
     /// ```
     pub fn force_open(&self) {
-        self.mutate(|m, clock| ((), m.force_open(clock)));
+        self.mutate(|m, clock| ((), m.force_open(clock).into()));
     }
 
     /// Keeps the breaker closed until [`reset`](Self::reset): every call runs and no result is
@@ -270,7 +360,7 @@ impl CircuitBreaker {
     /// assert_eq!(breaker.state(), CircuitState::Closed);
     /// ```
     pub fn disable(&self) {
-        self.mutate(|m, clock| ((), m.disable(clock)));
+        self.mutate(|m, clock| ((), m.disable(clock).into()));
     }
 
     /// Who decides the state now: the breaker itself or an operator.
@@ -292,18 +382,12 @@ impl CircuitBreaker {
 
     /// Runs `change` on the machine, then publishes what changed: the hot-path word, the state
     /// file record, the listeners' event.
-    fn mutate<R>(
-        &self,
-        change: impl FnOnce(&mut Machine, &dyn Clock) -> (R, Option<Transition>),
-    ) -> R {
+    fn mutate<R>(&self, change: impl FnOnce(&mut Machine, &dyn Clock) -> (R, Transitions)) -> R {
         let clock = &*self.shared.clock;
         let mut m = self.lock();
         let before = self.shared.sink.as_ref().map(|_| m.persisted());
-        let (result, transition) = change(&mut m, clock);
-        let word = word_of(&m);
-        if self.word.load(Ordering::Relaxed) != word {
-            self.word.store(word, Ordering::Release);
-        }
+        let (result, transitions) = change(&mut m, clock);
+        self.publish(&m);
         if let (Some(sink), Some(before)) = (&self.shared.sink, before) {
             if m.persisted() != before {
                 sink.send(
@@ -313,13 +397,15 @@ impl CircuitBreaker {
                 );
             }
         }
-        if let Some(t) = transition {
+        let mut any = false;
+        for t in transitions {
+            any = true;
             self.shared
                 .events
                 .push(&self.service, &self.operation, t.from, t.to);
         }
         drop(m);
-        if transition.is_some() {
+        if any {
             self.shared.events.deliver();
         }
         result

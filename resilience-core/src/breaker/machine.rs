@@ -7,9 +7,10 @@
 //! that ends after the breaker opened (or went half-open) changes nothing.
 
 use super::persist::Record;
+use super::window::{start_of, Mark, Rates, Stripes};
 use super::{BreakerControl, CircuitBreakerStatus, CircuitState};
 use crate::policy::{next_open_timeout, repair_breaker, CircuitBreakerConfig};
-use crate::Clock;
+use crate::{Clock, OpenCause};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
@@ -21,20 +22,55 @@ pub(crate) struct Transition {
     pub(crate) to: CircuitState,
 }
 
+/// The state changes of one step of the machine: at most two (a half-open breaker past its
+/// `max_half_open_wait` re-opens, and its new open period may be over already).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) struct Transitions([Option<Transition>; 2]);
+
+impl Transitions {
+    pub(crate) fn push(&mut self, t: Option<Transition>) {
+        if let Some(slot) = self.0.iter_mut().find(|s| s.is_none()) {
+            *slot = t;
+        }
+    }
+}
+
+impl From<Option<Transition>> for Transitions {
+    fn from(t: Option<Transition>) -> Self {
+        Transitions([t, None])
+    }
+}
+
+impl IntoIterator for Transitions {
+    type Item = Transition;
+    type IntoIter = std::iter::Flatten<std::array::IntoIter<Option<Transition>, 2>>;
+    fn into_iter(self) -> Self::IntoIter {
+        self.0.into_iter().flatten()
+    }
+}
+
 /// What an admitted call holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Ticket {
     /// Admitted while closed (or disabled).
     Closed,
+    /// Admitted while closed with the slow-call rule set: the call started at this time
+    /// (nanoseconds of the breaker's clock), so its end tells whether it was slow.
+    Timed(u64),
     /// Admitted as a trial call while half-open, holding the lease with this id.
     HalfOpen(u64),
 }
 
 /// Why a call was not admitted.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq)]
 pub(crate) enum Refusal {
-    /// Open until this monotonic time.
-    Open(Duration),
+    /// Open until this monotonic time, opened by `cause`; `rates` are the window's failure
+    /// rate, slow-call rate and calls when a rate rule opened it.
+    Open {
+        until: Duration,
+        cause: Option<OpenCause>,
+        rates: Option<(f64, f64, u64)>,
+    },
     /// Half-open with every trial slot taken.
     Full,
     /// Forced open by an operator.
@@ -77,16 +113,32 @@ pub(crate) struct Machine {
     epoch: u64,
     failure_count: u32,
     success_count: u32,
-    /// Monotonic time at which an open breaker turns half-open.
+    /// Monotonic time at which an open breaker turns half-open. While half-open: the time it
+    /// became half-open, from which `max_half_open_wait` runs (one field for both, since a
+    /// breaker is never both, keeps a breaker small).
     open_until: Duration,
     current_timeout: Duration,
     leases: Vec<Lease>,
     next_lease: u64,
+    /// The failure-rate and slow-call rules and their window; `None` (the default) without them.
+    rates: Option<Box<Rates>>,
+    /// What opened the breaker last, for the rejections' errors.
+    opened_by: Option<OpenCause>,
 }
+
+/// The hot-path word's flags (see `circuit`): bit 0 is CLEAN, then these; the epoch is above.
+pub(crate) const ADMIT: u64 = 1 << 1;
+/// Successes of calls admitted with this flag may be counted without the lock.
+pub(crate) const FAST: u64 = 1 << 2;
+/// Calls admitted with this flag are timed (the slow-call rule).
+pub(crate) const TIMED: u64 = 1 << 3;
+/// The epoch sits above the flags.
+pub(crate) const EPOCH_SHIFT: u32 = 4;
 
 impl Machine {
     pub(crate) fn new(config: &CircuitBreakerConfig) -> Self {
         let config = shared_config(config);
+        let rates = Rates::from_config(&config, &|| Arc::new(Stripes::new()));
         Machine {
             current_timeout: config.reset_timeout,
             config,
@@ -98,6 +150,8 @@ impl Machine {
             open_until: Duration::ZERO,
             leases: Vec::new(),
             next_lease: 0,
+            rates,
+            opened_by: None,
         }
     }
 
@@ -109,18 +163,51 @@ impl Machine {
     /// failure counted, or disabled.
     pub(crate) fn is_clean(&self) -> bool {
         self.control == BreakerControl::Disabled
-            || (self.state == CircuitState::Closed && self.failure_count == 0)
+            || (self.state == CircuitState::Closed
+                && self.failure_count == 0
+                && self.rates.is_none())
     }
 
-    pub(crate) fn configure(&mut self, config: &CircuitBreakerConfig) {
+    /// The flags of the hot-path word beyond CLEAN: with a rate rule, a closed automatic breaker
+    /// admits without the lock (ADMIT), times its calls for the slow-call rule (TIMED), and
+    /// counts ordinary successes without the lock while no success can open it (FAST).
+    pub(crate) fn flags(&self) -> u64 {
+        let Some(rates) = &self.rates else {
+            return 0;
+        };
+        if self.control != BreakerControl::Auto || self.state != CircuitState::Closed {
+            return 0;
+        }
+        let mut flags = ADMIT;
+        if rates.timed() {
+            flags |= TIMED;
+        }
+        if self.failure_count == 0 && rates.lock_free_successes() {
+            flags |= FAST;
+        }
+        flags
+    }
+
+    /// Takes `config`; a change of the rate rules starts an empty window (a time window counts
+    /// on the `stripes` of its breaker).
+    pub(crate) fn configure(
+        &mut self,
+        config: &CircuitBreakerConfig,
+        stripes: &dyn Fn() -> Arc<Stripes>,
+    ) {
         if *self.config == *config {
             return;
         }
         let mut repaired = config.clone();
         repair_breaker(&mut repaired);
         let config = shared_config(&repaired);
+        if !Rates::same_rules(&self.config, &config) {
+            self.rates = Rates::from_config(&config, stripes);
+        }
         if self.state == CircuitState::Closed {
             self.current_timeout = config.reset_timeout;
+        } else if self.state == CircuitState::HalfOpen {
+            self.current_timeout = self.current_timeout.min(config.max_open_timeout);
         } else {
             // The deadline moves with the timeout: an open period never lasts longer than the
             // (new) max_open_timeout, and a status never shows a deadline its timeout denies.
@@ -133,7 +220,8 @@ impl Machine {
         self.config = config;
     }
 
-    fn enter(&mut self, to: CircuitState, clock: &dyn Clock) -> Option<Transition> {
+    /// Enters `to` at monotonic time `now`.
+    fn enter(&mut self, to: CircuitState, now: Duration) -> Option<Transition> {
         let from = self.state;
         self.state = to;
         self.epoch = self.epoch.wrapping_add(1);
@@ -143,42 +231,117 @@ impl Machine {
             CircuitState::Closed => {
                 self.failure_count = 0;
                 self.current_timeout = self.config.reset_timeout;
+                self.opened_by = None;
+                // A closed breaker starts over: the calls that opened it say nothing any more.
+                if let Some(rates) = &mut self.rates {
+                    rates.clear();
+                }
             }
             CircuitState::Open => {
-                self.open_until = clock.now().saturating_add(self.current_timeout);
+                self.open_until = now.saturating_add(self.current_timeout);
             }
-            CircuitState::HalfOpen => {}
+            CircuitState::HalfOpen => {
+                self.open_until = now;
+            }
         }
         (from != to).then_some(Transition { from, to })
     }
 
+    /// Opens a closed breaker for `reset_timeout`, because of `cause`.
+    fn trip(&mut self, cause: OpenCause, now: Duration) -> Option<Transition> {
+        self.current_timeout = self.config.reset_timeout;
+        self.opened_by = Some(cause);
+        self.enter(CircuitState::Open, now)
+    }
+
+    /// Re-opens a half-open breaker with the next open timeout of the ladder, at `now`.
+    fn reopen(&mut self, cause: OpenCause, now: Duration) -> Option<Transition> {
+        self.current_timeout = next_open_timeout(
+            self.current_timeout,
+            self.config.open_timeout_increment_factor,
+            self.config.max_open_timeout,
+        );
+        self.opened_by = Some(cause);
+        self.enter(CircuitState::Open, now)
+    }
+
+    /// When a half-open breaker goes back to open for want of closing (`max_half_open_wait`).
+    fn half_open_expiry(&self) -> Option<Duration> {
+        if self.state != CircuitState::HalfOpen || self.control != BreakerControl::Auto {
+            return None;
+        }
+        let wait = self.config.max_half_open_wait?;
+        Some(self.open_until.saturating_add(wait))
+    }
+
+    /// Re-opens a half-open breaker whose `max_half_open_wait` has passed, as of the moment it
+    /// passed (as a timer would have): evaluated lazily, whenever the breaker is asked.
+    fn expire_half_open(&mut self, clock: &dyn Clock) -> Option<Transition> {
+        let at = self.half_open_expiry()?;
+        if clock.now() < at {
+            return None;
+        }
+        self.reopen(OpenCause::HalfOpenTimeout, at)
+    }
+
+    fn open_refusal(&self) -> Refusal {
+        let rates = match (self.opened_by, &self.rates) {
+            (Some(OpenCause::FailureRate | OpenCause::SlowCallRate), Some(r)) => {
+                Some(r.opened_rates)
+            }
+            _ => None,
+        };
+        Refusal::Open {
+            until: self.open_until,
+            cause: self.opened_by,
+            rates,
+        }
+    }
+
+    /// Counts a call of the closed breaker in the window, if there is one; `Some` when a rate
+    /// rule opens the breaker.
+    fn record_call(
+        &mut self,
+        ticket: Ticket,
+        failure: bool,
+        clock: &dyn Clock,
+    ) -> Option<OpenCause> {
+        let rates = self.rates.as_mut()?;
+        // The clock is read only when the answer depends on it: a time window, a timed call.
+        let now = (rates.needs_time() || matches!(ticket, Ticket::Timed(_))).then(|| clock.now());
+        let slow = rates.is_slow(ticket, now);
+        rates.record(Mark { failure, slow }, now)
+    }
+
     /// Asks to admit one call. The transition, if any, is OPEN -> HALF_OPEN (the first call at or
     /// after `open_until`).
-    pub(crate) fn acquire(
-        &mut self,
-        clock: &dyn Clock,
-    ) -> (Result<Ticket, Refusal>, Option<Transition>) {
+    pub(crate) fn acquire(&mut self, clock: &dyn Clock) -> (Result<Ticket, Refusal>, Transitions) {
+        let mut changes = Transitions::default();
         match self.control {
-            BreakerControl::Disabled => return (Ok(Ticket::Closed), None),
-            BreakerControl::ForcedOpen => return (Err(Refusal::Forced), None),
+            BreakerControl::Disabled => return (Ok(Ticket::Closed), changes),
+            BreakerControl::ForcedOpen => return (Err(Refusal::Forced), changes),
             BreakerControl::Auto => {}
         }
-        let mut transition = None;
-        let now = match self.state {
-            CircuitState::Closed => return (Ok(Ticket::Closed), None),
-            CircuitState::Open => {
-                let now = clock.now();
-                if now < self.open_until {
-                    return (Err(Refusal::Open(self.open_until)), None);
-                }
-                transition = self.enter(CircuitState::HalfOpen, clock);
-                now
+        if self.state == CircuitState::Closed {
+            let timed = self.rates.as_ref().is_some_and(|r| r.timed());
+            let ticket = if timed {
+                Ticket::Timed(start_of(clock.now()))
+            } else {
+                Ticket::Closed
+            };
+            return (Ok(ticket), changes);
+        }
+        let now = clock.now();
+        changes.push(self.expire_half_open(clock));
+        if self.state == CircuitState::Open {
+            if now < self.open_until {
+                return (Err(self.open_refusal()), changes);
             }
-            CircuitState::HalfOpen => clock.now(),
-        };
+            changes.push(self.enter(CircuitState::HalfOpen, now));
+        }
         self.leases.retain(|l| l.is_live(now));
         if self.leases.len() >= self.config.half_open_max_calls as usize {
-            return (Err(Refusal::Full), transition);
+            return (Err(Refusal::Full), changes);
         }
         let id = self.next_lease;
         self.next_lease = self.next_lease.wrapping_add(1);
@@ -187,7 +350,7 @@ impl Machine {
             expires: (!self.current_timeout.is_zero())
                 .then(|| now.saturating_add(self.current_timeout)),
         });
-        (Ok(Ticket::HalfOpen(id)), transition)
+        (Ok(Ticket::HalfOpen(id)), changes)
     }
 
     /// Whether a result of a call admitted in `epoch` with `ticket` still counts; takes its lease
@@ -197,7 +360,7 @@ impl Machine {
             return false;
         }
         match (self.state, ticket) {
-            (CircuitState::Closed, Ticket::Closed) => true,
+            (CircuitState::Closed, Ticket::Closed | Ticket::Timed(_)) => true,
             (CircuitState::HalfOpen, Ticket::HalfOpen(id)) => {
                 match self.leases.iter().position(|l| l.id == id) {
                     Some(i) => {
@@ -212,116 +375,152 @@ impl Machine {
         }
     }
 
+    /// A call admitted in `epoch` with `ticket` succeeded. Half-open, a success is a success
+    /// even when slow: `success_threshold` of them close the breaker (see `CircuitBreaker`'s
+    /// docs on the half-open rule).
     pub(crate) fn on_success(
         &mut self,
         epoch: u64,
         ticket: Ticket,
         clock: &dyn Clock,
-    ) -> Option<Transition> {
+    ) -> Transitions {
+        let mut changes = Transitions::from(self.expire_half_open(clock));
         if !self.admits_result(epoch, ticket) {
-            return None;
+            return changes;
         }
         match self.state {
             CircuitState::Closed => {
                 self.failure_count = 0;
-                None
+                if let Some(cause) = self.record_call(ticket, false, clock) {
+                    changes.push(self.trip(cause, clock.now()));
+                }
             }
             CircuitState::HalfOpen => {
                 self.success_count = self.success_count.saturating_add(1);
                 if self.success_count >= self.config.success_threshold {
-                    self.enter(CircuitState::Closed, clock)
-                } else {
-                    None
+                    changes.push(self.enter(CircuitState::Closed, clock.now()));
                 }
             }
-            CircuitState::Open => None,
+            CircuitState::Open => {}
         }
+        changes
     }
 
+    /// A call admitted in `epoch` with `ticket` failed with a retryable error.
     pub(crate) fn on_failure(
         &mut self,
         epoch: u64,
         ticket: Ticket,
         clock: &dyn Clock,
-    ) -> Option<Transition> {
+    ) -> Transitions {
+        let mut changes = Transitions::from(self.expire_half_open(clock));
         if !self.admits_result(epoch, ticket) {
-            return None;
+            return changes;
         }
         match self.state {
             CircuitState::Closed => {
                 self.failure_count = self.failure_count.saturating_add(1);
-                if self.failure_count >= self.config.failure_threshold {
-                    self.current_timeout = self.config.reset_timeout;
-                    self.enter(CircuitState::Open, clock)
-                } else {
-                    None
+                let by_rate = self.record_call(ticket, true, clock);
+                // With a failure-rate rule the consecutive rule is not used (failure_count is
+                // still kept, for the status).
+                let consecutive = !self.rates.as_ref().is_some_and(|r| r.has_failure_rate())
+                    && self.failure_count >= self.config.failure_threshold;
+                let cause = by_rate.or(consecutive.then_some(OpenCause::ConsecutiveFailures));
+                if let Some(cause) = cause {
+                    changes.push(self.trip(cause, clock.now()));
                 }
             }
             CircuitState::HalfOpen => {
-                self.current_timeout = next_open_timeout(
-                    self.current_timeout,
-                    self.config.open_timeout_increment_factor,
-                    self.config.max_open_timeout,
-                );
-                self.enter(CircuitState::Open, clock)
+                changes.push(self.reopen(OpenCause::TrialFailure, clock.now()));
             }
-            CircuitState::Open => None,
+            CircuitState::Open => {}
         }
+        changes
     }
 
     /// A call ended without saying anything about the service: gives its trial slot back.
-    pub(crate) fn on_release(&mut self, epoch: u64, ticket: Ticket) {
+    pub(crate) fn on_release(
+        &mut self,
+        epoch: u64,
+        ticket: Ticket,
+        clock: &dyn Clock,
+    ) -> Transitions {
+        let changes = Transitions::from(self.expire_half_open(clock));
         self.admits_result(epoch, ticket);
+        changes
     }
 
     /// Back to closed and automatic, counts and ladder cleared.
     pub(crate) fn reset(&mut self, clock: &dyn Clock) -> Option<Transition> {
         self.control = BreakerControl::Auto;
-        self.enter(CircuitState::Closed, clock)
+        self.enter(CircuitState::Closed, clock.now())
     }
 
     /// Open until reset.
     pub(crate) fn force_open(&mut self, clock: &dyn Clock) -> Option<Transition> {
         self.control = BreakerControl::ForcedOpen;
-        self.enter(CircuitState::Open, clock)
+        self.opened_by = None;
+        self.enter(CircuitState::Open, clock.now())
     }
 
     /// Closed until reset, counting nothing.
     pub(crate) fn disable(&mut self, clock: &dyn Clock) -> Option<Transition> {
         self.control = BreakerControl::Disabled;
-        self.enter(CircuitState::Closed, clock)
+        self.enter(CircuitState::Closed, clock.now())
     }
 
     /// The status as of `now` (monotonic) and `unix_now` (wall clock), without changing anything:
     /// an open breaker whose time has come reads half-open with no call in flight.
     pub(crate) fn status(&self, now: Duration, unix_now: Duration) -> CircuitBreakerStatus {
+        // What `acquire` would make of the breaker now, without doing it: a half-open breaker
+        // past its max wait re-opened (`expired`), an open one past its deadline half-open.
+        let (mut state, mut open_until, mut timeout) =
+            (self.state, self.open_until, self.current_timeout);
+        let expired = self.half_open_expiry().is_some_and(|at| now >= at);
+        if let Some(at) = self.half_open_expiry().filter(|_| expired) {
+            timeout = next_open_timeout(
+                timeout,
+                self.config.open_timeout_increment_factor,
+                self.config.max_open_timeout,
+            );
+            state = CircuitState::Open;
+            open_until = at.saturating_add(timeout);
+        }
         let due = self.control == BreakerControl::Auto
-            && self.state == CircuitState::Open
-            && now >= self.open_until;
-        let state = if due {
-            CircuitState::HalfOpen
-        } else {
-            self.state
-        };
+            && state == CircuitState::Open
+            && now >= open_until;
+        if due {
+            state = CircuitState::HalfOpen;
+        }
         let open_until = (state == CircuitState::Open && self.control == BreakerControl::Auto)
             .then(|| {
                 unix_now
-                    .saturating_add(self.open_until.saturating_sub(now))
+                    .saturating_add(open_until.saturating_sub(now))
                     .as_secs_f64()
             });
-        let half_open_calls = if self.state == CircuitState::HalfOpen {
+        let half_open_calls = if self.state == CircuitState::HalfOpen && !expired {
             self.leases.iter().filter(|l| l.is_live(now)).count()
         } else {
             0
         };
+        let tally = self.rates.as_ref().map(|r| r.tally(now));
+        let rate =
+            |f: fn(&super::window::Tally) -> f64| tally.filter(|t| t.calls > 0).as_ref().map(f);
         CircuitBreakerStatus {
             state,
             failure_count: self.failure_count,
-            success_count: if due { 0 } else { self.success_count },
+            success_count: if due || expired {
+                0
+            } else {
+                self.success_count
+            },
             open_until,
-            current_timeout: self.current_timeout.as_secs_f64(),
+            current_timeout: timeout.as_secs_f64(),
             half_open_calls: u32::try_from(half_open_calls).unwrap_or(u32::MAX),
             control: self.control,
+            window_calls: tally.map(|t| u32::try_from(t.calls).unwrap_or(u32::MAX)),
+            failure_rate: rate(super::window::Tally::failure_rate),
+            slow_call_rate: rate(super::window::Tally::slow_call_rate),
         }
     }
 
@@ -385,6 +584,8 @@ impl Machine {
             machine.failure_count = 0;
         }
         if machine.state == CircuitState::HalfOpen {
+            // Half-open from now: `max_half_open_wait` runs from the restart.
+            machine.open_until = now;
             machine.success_count = record.success_count;
         } else if record.success_count != 0 {
             repairs.push("a success count outside HALF_OPEN: cleared");

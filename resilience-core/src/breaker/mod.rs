@@ -7,6 +7,7 @@
 //! - [`listener`]: state-change callbacks and their ordered delivery.
 //! - [`registry`]: [`CircuitBreakerRegistry`] and its builder.
 //! - [`persist`]: the versioned JSON state file and its background writer.
+//! - [`window`]: the sliding windows of the failure-rate and slow-call rules.
 
 mod circuit;
 mod error;
@@ -15,6 +16,7 @@ mod machine;
 mod permit;
 mod persist;
 mod registry;
+mod window;
 
 pub use circuit::CircuitBreaker;
 pub use error::PersistError;
@@ -96,6 +98,40 @@ pub struct CircuitBreakerStatus {
     pub half_open_calls: u32,
     /// Whether an operator forced the breaker open or disabled it.
     pub control: BreakerControl,
+    /// The calls in the window of the failure-rate or slow-call rule (retryable failures and
+    /// successes of calls admitted while closed; neutral ends are not calls). `None` without a
+    /// rate rule, and then absent from the JSON. The window is emptied when the breaker closes;
+    /// while it is open or half-open it records nothing (trial calls are not calls of the
+    /// window), though a time window's calls still age out of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window_calls: Option<u32>,
+    /// Retryable failures / calls in the window, in `[0, 1]`; `None` without a rate rule or
+    /// with an empty window (absent from the JSON then).
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerConfig, CircuitBreakerRegistry, FailureRate, Window};
+    /// let breaker = CircuitBreakerRegistry::new().get_breaker("api", "fetch");
+    /// breaker.configure(&CircuitBreakerConfig {
+    ///     failure_rate: Some(FailureRate { window: Window::Count(10), minimum_calls: 10, threshold: 0.5 }),
+    ///     ..Default::default()
+    /// });
+    /// breaker.try_acquire().unwrap().record_failure();
+    /// breaker.try_acquire().unwrap().record_success();
+    /// let status = breaker.status();
+    /// assert_eq!((status.window_calls, status.failure_rate), (Some(2), Some(0.5)));
+    /// let json = serde_json::to_value(&status).unwrap();
+    /// assert_eq!(json["failure_rate"], 0.5);
+    /// assert!(serde_json::to_value(&CircuitBreakerRegistry::new().get_breaker("a", "b").status())
+    ///     .unwrap()
+    ///     .get("failure_rate")
+    ///     .is_none());
+    /// ```
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub failure_rate: Option<f64>,
+    /// Slow calls / calls in the window, in `[0, 1]`; `None` without a rate rule or with an
+    /// empty window (absent from the JSON then).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub slow_call_rate: Option<f64>,
 }
 
 /// Who decides a breaker's state: its failures and successes, or an operator.

@@ -65,6 +65,9 @@ impl<'a> BreakerPermit<'a> {
                 if nothing_to_do {
                     return;
                 }
+            } else if outcome == Outcome::Neutral && matches!(ticket, Ticket::Timed(_)) {
+                // A timed call through a closed breaker holds no slot either.
+                return;
             }
             self.breaker.finish(self.word, ticket, outcome);
         }

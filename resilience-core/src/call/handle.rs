@@ -72,7 +72,7 @@ impl PolicyCache {
         &self,
         spec: &CallSpec,
         generation: u64,
-        resolve: impl FnOnce() -> Arc<Policy>,
+        resolve: &impl Fn() -> Arc<Policy>,
     ) -> Option<Arc<Policy>> {
         if self.spec != spec as *const CallSpec as usize {
             return None;

@@ -16,6 +16,14 @@
 //! failures costs a few writes, not one each. A call that changes nothing (a success on a clean
 //! closed breaker, a rejection, a neutral result) writes nothing.
 //!
+//! Not written: the windows of the failure-rate and slow-call rules, and what opened a
+//! breaker. A restored breaker starts with an empty window, as it does after closing: a window
+//! describes the recent calls of one process, its buckets are in that process's monotonic time,
+//! and a restart usually follows a deploy or an outage after which the old calls say little.
+//! What must survive does: an open breaker stays open for the rest of its time, and a
+//! consecutive-failure streak is kept. Writing every call of a window would also put a write on
+//! the hot path, which this file never has.
+//!
 //! Several processes may share one file: each write takes an advisory lock on `<file>.lock`,
 //! reads the file, replaces the entries of the breakers that changed in this process and keeps
 //! every other entry, then replaces the file atomically. For one breaker changed by two
