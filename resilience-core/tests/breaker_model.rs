@@ -320,7 +320,7 @@ impl Model {
     }
 }
 
-/// A payload for the simulated panics, resumed without the panic hook so 10,000 cases print
+/// A payload for the simulated panics, resumed without the panic hook so 50,000 cases print
 /// nothing; the permit's drop still runs while the thread is panicking.
 struct SimulatedPanic;
 
@@ -366,12 +366,16 @@ fn run(config: &CircuitBreakerConfig, ops: &[Op]) -> Result<(), TestCaseError> {
         {
             op = Op::Acquire;
         }
-        // Disagreement 1 (see the report in the commit and the test below): a trial whose lease
-        // has run out no longer holds its permit (DESIGN.md), so the model ignores its result;
-        // the breaker still counts it as long as no acquire has happened since the lease ran
-        // out (it forgets run-out leases only when a new trial call asks). Until the breaker is
-        // fixed such a result is reported as neutral instead, which both sides agree on; results
-        // of run-out trials after a later acquire are still checked.
+        // Known disagreement, kept out of the comparison until the breaker is fixed: a trial
+        // whose lease has run out no longer holds its permit (DESIGN.md), so the model ignores
+        // its result, but the breaker still counts it as long as no acquire has happened since
+        // the lease ran out (it forgets run-out leases only when a new trial call asks), while
+        // its status already shows `half_open_calls: 0`. Minimal sequence: failure_threshold 1,
+        // reset_timeout 1 s; acquire, failure (open until 1 s); advance 1 s; acquire (the
+        // trial, lease until 2 s); advance 1 s; the trial's success closes the breaker (a
+        // failure would re-open it one rung up the ladder) where the model stays HALF_OPEN.
+        // Such a result is recorded as neutral instead, which both sides agree on; results of
+        // run-out trials after a later acquire are still compared.
         if let Op::Success(n) | Op::Failure(n) | Op::Panic(n) = op {
             let t = &tickets[pick(n, tickets.len())];
             let expired_trial = matches!(t.kind, Kind::Trial { .. }) && !model.holds(t);
@@ -501,68 +505,89 @@ fn secs(n: u64) -> Duration {
 }
 
 /// Valid configurations with small thresholds and timeouts, so that sequences of a few dozen
-/// steps open, half-open, close and climb the timeout ladder to its cap. Factors keep every
+/// steps open, half-open, close and climb the timeout ladder to its cap: the digits of `n` in
+/// mixed radix, 0 being the simplest (thresholds 1, no timeout, factor 1). Factors keep every
 /// timeout an exact binary fraction of whole nanoseconds over the reachable range.
-fn config() -> impl Strategy<Value = CircuitBreakerConfig> {
-    (
-        1u32..=4,
-        0u64..=4,
-        1u32..=3,
-        1u32..=3,
-        prop::sample::select(vec![1.0, 1.5, 2.0, 2.5, 3.0]),
-        0u64..=10,
-    )
-        .prop_map(
-            |(failure_threshold, reset, half_open_max_calls, success_threshold, factor, extra)| {
-                CircuitBreakerConfig {
-                    failure_threshold,
-                    reset_timeout: secs(reset),
-                    half_open_max_calls,
-                    success_threshold,
-                    open_timeout_increment_factor: factor,
-                    max_open_timeout: secs(reset + extra),
-                    ..CircuitBreakerConfig::default()
-                }
-            },
-        )
+fn config_of(n: u16) -> CircuitBreakerConfig {
+    const FACTORS: [f64; 5] = [1.0, 1.5, 2.0, 2.5, 3.0];
+    let mut n = u32::from(n);
+    let mut digit = |radix: u32| {
+        let d = n % radix;
+        n /= radix;
+        d
+    };
+    let failure_threshold = 1 + digit(3);
+    let reset = u64::from(digit(5));
+    let half_open_max_calls = 1 + digit(3);
+    let success_threshold = 1 + digit(3);
+    let factor = FACTORS[digit(5) as usize];
+    let extra = u64::from(digit(11));
+    CircuitBreakerConfig {
+        failure_threshold,
+        reset_timeout: secs(reset),
+        half_open_max_calls,
+        success_threshold,
+        open_timeout_increment_factor: factor,
+        max_open_timeout: secs(reset + extra),
+        ..CircuitBreakerConfig::default()
+    }
 }
 
-fn op() -> impl Strategy<Value = Op> {
-    let slot = 0..MAX_OUTSTANDING;
-    let advance = prop::sample::select(vec![
-        Duration::from_nanos(1),
-        Duration::from_millis(500),
-        secs(1),
-        secs(2),
-        secs(5),
-        secs(30),
-    ]);
-    prop_oneof![
-        6 => Just(Op::Acquire),
-        4 => slot.clone().prop_map(Op::Success),
-        4 => slot.clone().prop_map(Op::Failure),
-        2 => slot.clone().prop_map(Op::Release),
-        1 => slot.clone().prop_map(Op::Drop),
-        1 => slot.prop_map(Op::Panic),
-        3 => advance.prop_map(Op::Advance),
-        3 => (-1i8..=1).prop_map(Op::ToDeadline),
-        1 => Just(Op::Reset),
-        1 => Just(Op::ForceOpen),
-        1 => Just(Op::Disable),
-        1 => config().prop_map(Op::Configure),
-    ]
+/// Operation kinds by weight (the first number of each raw pair, below `OP_KINDS`), so that
+/// most sequences open, probe and close the breaker: operator controls are rare (each freezes
+/// the state machine until a reset) and failures outweigh successes.
+const OP_KINDS: u8 = 58;
+
+const ADVANCES: [Duration; 6] = [
+    Duration::from_nanos(1),
+    Duration::from_millis(500),
+    Duration::from_secs(1),
+    Duration::from_secs(2),
+    Duration::from_secs(5),
+    Duration::from_secs(30),
+];
+
+/// An operation from a raw (kind, argument) pair. The sequences are generated as raw numbers
+/// and decoded here rather than through a strategy per operation: in a debug build proptest's
+/// union and sampling strategies cost about 80 µs per operation, 20 s of the 10,000 cases, and
+/// plain integers shrink just as well (towards 0, the simplest operation: an acquire).
+fn op_of((kind, arg): (u8, u16)) -> Op {
+    let slot = usize::from(arg) % MAX_OUTSTANDING;
+    match kind {
+        0..=13 => Op::Acquire,
+        14..=21 => Op::Success(slot),
+        22..=33 => Op::Failure(slot),
+        34..=36 => Op::Release(slot),
+        37..=38 => Op::Drop(slot),
+        39..=40 => Op::Panic(slot),
+        41..=43 => Op::Advance(ADVANCES[usize::from(arg) % ADVANCES.len()]),
+        44..=51 => Op::ToDeadline((arg % 3) as i8 - 1),
+        52..=53 => Op::Reset,
+        54 => Op::ForceOpen,
+        55 => Op::Disable,
+        _ => Op::Configure(config_of(arg)),
+    }
 }
 
 proptest! {
+    // 50,000 cases take about 7 s in a debug build on 2 cores (issue 10 asks for at least
+    // 10,000); about 45% of them reach HALF_OPEN and 20% climb the open-timeout ladder.
     #![proptest_config(ProptestConfig {
-        cases: 10_000,
+        cases: 50_000,
         // Failures print their minimal sequence; CI must not write into the source tree.
         failure_persistence: None,
         ..ProptestConfig::default()
     })]
 
     #[test]
-    fn breaker_matches_the_model(config in config(), ops in prop::collection::vec(op(), 1..40)) {
-        run(&config, &ops)?;
+    fn breaker_matches_the_model(
+        config in any::<u16>(),
+        ops in prop::collection::vec((0..OP_KINDS, any::<u16>()), 4..64),
+    ) {
+        let config = config_of(config);
+        let ops: Vec<Op> = ops.into_iter().map(op_of).collect();
+        run(&config, &ops).map_err(|e| {
+            TestCaseError::fail(format!("{e}\nconfig = {config:?}\nops = {ops:#?}"))
+        })?;
     }
 }

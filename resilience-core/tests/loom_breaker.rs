@@ -28,8 +28,11 @@
 //!
 //! When those lines change, these copies must change with them.
 //!
-//! Run with `RUSTFLAGS="--cfg loom" cargo test -p resilience-core --test loom_breaker --release`
-//! (`.ci/run` does, in its own target directory). Without `--cfg loom` this file is empty.
+//! Without `--cfg loom` this file is empty. The file uses loom and nothing of resilience-core,
+//! and `.ci/run` ("loom models") builds it as the one test of a throwaway package depending on
+//! loom alone: `RUSTFLAGS="--cfg loom" cargo test -p resilience-core --test loom_breaker` does
+//! not build, because the flag reaches every crate, tokio drops `tokio::net` under `cfg(loom)`,
+//! and hyper-util (through the reqwest dev-dependency) needs it.
 #![cfg(loom)]
 
 /// The breaker's hot-path word, permits and (a time-free copy of) its machine.
