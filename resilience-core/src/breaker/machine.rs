@@ -355,7 +355,7 @@ impl Machine {
 
     /// Whether a result of a call admitted in `epoch` with `ticket` still counts; takes its lease
     /// back if it does.
-    fn admits_result(&mut self, epoch: u64, ticket: Ticket) -> bool {
+    fn admits_result(&mut self, epoch: u64, ticket: Ticket, clock: &dyn Clock) -> bool {
         if epoch != self.epoch || self.control != BreakerControl::Auto {
             return false;
         }
@@ -364,8 +364,12 @@ impl Machine {
             (CircuitState::HalfOpen, Ticket::HalfOpen(id)) => {
                 match self.leases.iter().position(|l| l.id == id) {
                     Some(i) => {
+                        // A trial whose lease ran out no longer holds its slot (DESIGN.md), so
+                        // its result no longer counts either: whether another call took the
+                        // slot meanwhile must not decide it.
+                        let live = self.leases[i].is_live(clock.now());
                         self.leases.swap_remove(i);
-                        true
+                        live
                     }
                     // The lease ran out and its slot went to another trial call.
                     None => false,
@@ -385,7 +389,7 @@ impl Machine {
         clock: &dyn Clock,
     ) -> Transitions {
         let mut changes = Transitions::from(self.expire_half_open(clock));
-        if !self.admits_result(epoch, ticket) {
+        if !self.admits_result(epoch, ticket, clock) {
             return changes;
         }
         match self.state {
@@ -414,7 +418,7 @@ impl Machine {
         clock: &dyn Clock,
     ) -> Transitions {
         let mut changes = Transitions::from(self.expire_half_open(clock));
-        if !self.admits_result(epoch, ticket) {
+        if !self.admits_result(epoch, ticket, clock) {
             return changes;
         }
         match self.state {
@@ -446,7 +450,7 @@ impl Machine {
         clock: &dyn Clock,
     ) -> Transitions {
         let changes = Transitions::from(self.expire_half_open(clock));
-        self.admits_result(epoch, ticket);
+        self.admits_result(epoch, ticket, clock);
         changes
     }
 
