@@ -484,7 +484,9 @@ fn r4j_slow_trial_calls_are_successes_under_our_half_open_rule() {
         ..r4j_setup()
     });
     r4j_half_open(&b);
-    b.calls(&[End::SlowOk(secs(5.0)), End::SlowOk(secs(5.0))]);
+    // Slow (4 s or more) but within the trial's lease (the 5 s open timeout): a trial still
+    // running past it no longer holds its slot, and its result counts nothing.
+    b.calls(&[End::SlowOk(secs(4.5)), End::SlowOk(secs(4.5))]);
     assert_eq!(b.state(), CircuitState::Closed);
 }
 

@@ -66,8 +66,8 @@ fn validate_rejects_a_percent_outside_0_to_1000() {
             ..RetryBudget::default()
         })
         .to_string(),
-        "`percent_can_retry` must be between 0 and 1000 (retries per first attempt: 0.2 is one \
-         in five), got 1500"
+        "`percent_can_retry` must be between 0.0 and 1000.0 (retries per first attempt: 0.2 is \
+         one in five), got 1500"
     );
 }
 

@@ -5,48 +5,36 @@ use crate::ctxt::Ctxt;
 use crate::suggest;
 use crate::value::{DurationLit, Number};
 use proc_macro2::TokenStream;
+use resilience_settings as settings;
 use syn::parse::Parser;
 use syn::punctuated::Punctuated;
 use syn::{Expr, Lit, Meta, Token};
 
-/// The keys of `#[retry(...)]`, in the order the docs list them.
-pub(crate) const RETRY_KEYS: &[&str] = &[
-    "component",
-    "operation",
-    "max_attempts",
-    "initial_delay",
-    "max_delay",
-    "backoff_factor",
-    "jitter_factor",
-    "jitter",
-    "max_elapsed",
-    "timeout",
-    "classify_ok",
-    "budget",
-    "circuit_breaker",
-    "manager",
-    "crate",
-];
+/// The keys of `#[retry(...)]`, in the order the docs list them: the retry settings (named
+/// once, in `resilience-settings`, for the runtime's JSON reader too) among the attribute's own.
+pub(crate) fn retry_keys() -> Vec<&'static str> {
+    let mut keys = vec!["component", "operation"];
+    keys.extend(settings::retry::ALL.iter().map(|s| s.name));
+    keys.extend([
+        settings::attribute::TIMEOUT.name,
+        "classify_ok",
+        "budget",
+        "circuit_breaker",
+        "manager",
+        "crate",
+    ]);
+    keys
+}
 
 /// The keys of `circuit_breaker(...)`.
-pub(crate) const BREAKER_KEYS: &[&str] = &[
-    "failure_threshold",
-    "reset_timeout",
-    "half_open_max_calls",
-    "success_threshold",
-    "open_timeout_increment_factor",
-    "max_open_timeout",
-    "failure_rate",
-    "window",
-    "window_calls",
-    "minimum_calls",
-    "slow_call",
-    "slow_call_rate",
-    "max_half_open_wait",
-];
+pub(crate) fn breaker_keys() -> Vec<&'static str> {
+    settings::breaker::ALL.iter().map(|s| s.name).collect()
+}
 
 /// The keys of `budget(...)`.
-pub(crate) const BUDGET_KEYS: &[&str] = &["percent", "min_per_sec", "ttl"];
+pub(crate) fn budget_keys() -> Vec<&'static str> {
+    settings::budget::ALL.iter().map(|s| s.name).collect()
+}
 
 /// A value together with the key it was given under (for "repeated key" and rules that blame
 /// the key rather than the value).
@@ -178,7 +166,7 @@ pub(crate) fn parse(cx: &mut Ctxt, tokens: TokenStream) -> RetryArgs {
 fn parse_retry_arg(cx: &mut Ctxt, args: &mut RetryArgs, meta: &Meta) {
     let key = meta.path();
     let Some(name) = key_name(key) else {
-        unknown_key(cx, key, "#[retry]", RETRY_KEYS);
+        unknown_key(cx, key, "#[retry]", &retry_keys());
         return;
     };
     match name.as_str() {
@@ -192,42 +180,42 @@ fn parse_retry_arg(cx: &mut Ctxt, args: &mut RetryArgs, meta: &Meta) {
                 args.operation.set(cx, key, v);
             }
         }
-        "max_attempts" => {
+        k if k == settings::retry::MAX_ATTEMPTS.name => {
             if let Some(v) = integer(cx, meta, "max_attempts = 5") {
                 args.max_attempts.set(cx, key, v);
             }
         }
-        "initial_delay" => {
+        k if k == settings::retry::INITIAL_DELAY.name => {
             if let Some(v) = duration(cx, meta, "initial_delay") {
                 args.initial_delay.set(cx, key, v);
             }
         }
-        "max_delay" => {
+        k if k == settings::retry::MAX_DELAY.name => {
             if let Some(v) = duration(cx, meta, "max_delay") {
                 args.max_delay.set(cx, key, v);
             }
         }
-        "backoff_factor" => {
+        k if k == settings::retry::BACKOFF_FACTOR.name => {
             if let Some(v) = number(cx, meta, "backoff_factor = 2.0") {
                 args.backoff_factor.set(cx, key, v);
             }
         }
-        "jitter_factor" => {
+        k if k == settings::retry::JITTER_FACTOR.name => {
             if let Some(v) = number(cx, meta, "jitter_factor = 0.1") {
                 args.jitter_factor.set(cx, key, v);
             }
         }
-        "jitter" => {
+        k if k == settings::retry::JITTER.name => {
             if let Some(v) = string(cx, meta, "jitter = \"full\"") {
                 args.jitter.set(cx, key, v);
             }
         }
-        "max_elapsed" => {
+        k if k == settings::retry::MAX_ELAPSED.name => {
             if let Some(v) = duration(cx, meta, "max_elapsed") {
                 args.max_elapsed.set(cx, key, v);
             }
         }
-        "timeout" => {
+        k if k == settings::attribute::TIMEOUT.name => {
             if let Some(v) = duration(cx, meta, "timeout") {
                 args.timeout.set(cx, key, v);
             }
@@ -264,7 +252,7 @@ fn parse_retry_arg(cx: &mut Ctxt, args: &mut RetryArgs, meta: &Meta) {
                 args.krate.set(cx, key, v);
             }
         }
-        _ => unknown_key(cx, key, "#[retry]", RETRY_KEYS),
+        _ => unknown_key(cx, key, "#[retry]", &retry_keys()),
     }
 }
 
@@ -317,72 +305,72 @@ fn parse_breaker_arg(cx: &mut Ctxt, args: &mut BreakerArgs, meta: &Meta) {
     let key = meta.path();
     let name = key_name(key).unwrap_or_default();
     match name.as_str() {
-        "failure_threshold" => {
+        k if k == settings::breaker::FAILURE_THRESHOLD.name => {
             if let Some(v) = integer(cx, meta, "failure_threshold = 5") {
                 args.failure_threshold.set(cx, key, v);
             }
         }
-        "reset_timeout" => {
+        k if k == settings::breaker::RESET_TIMEOUT.name => {
             if let Some(v) = duration(cx, meta, "reset_timeout") {
                 args.reset_timeout.set(cx, key, v);
             }
         }
-        "half_open_max_calls" => {
+        k if k == settings::breaker::HALF_OPEN_MAX_CALLS.name => {
             if let Some(v) = integer(cx, meta, "half_open_max_calls = 1") {
                 args.half_open_max_calls.set(cx, key, v);
             }
         }
-        "success_threshold" => {
+        k if k == settings::breaker::SUCCESS_THRESHOLD.name => {
             if let Some(v) = integer(cx, meta, "success_threshold = 1") {
                 args.success_threshold.set(cx, key, v);
             }
         }
-        "open_timeout_increment_factor" => {
+        k if k == settings::breaker::OPEN_TIMEOUT_INCREMENT_FACTOR.name => {
             if let Some(v) = number(cx, meta, "open_timeout_increment_factor = 1.5") {
                 args.open_timeout_increment_factor.set(cx, key, v);
             }
         }
-        "max_open_timeout" => {
+        k if k == settings::breaker::MAX_OPEN_TIMEOUT.name => {
             if let Some(v) = duration(cx, meta, "max_open_timeout") {
                 args.max_open_timeout.set(cx, key, v);
             }
         }
-        "failure_rate" => {
+        k if k == settings::breaker::FAILURE_RATE.name => {
             if let Some(v) = number(cx, meta, "failure_rate = 0.5") {
                 args.failure_rate.set(cx, key, v);
             }
         }
-        "window" => {
+        k if k == settings::breaker::WINDOW.name => {
             if let Some(v) = duration(cx, meta, "window") {
                 args.window.set(cx, key, v);
             }
         }
-        "window_calls" => {
+        k if k == settings::breaker::WINDOW_CALLS.name => {
             if let Some(v) = integer(cx, meta, "window_calls = 100") {
                 args.window_calls.set(cx, key, v);
             }
         }
-        "minimum_calls" => {
+        k if k == settings::breaker::MINIMUM_CALLS.name => {
             if let Some(v) = integer(cx, meta, "minimum_calls = 20") {
                 args.minimum_calls.set(cx, key, v);
             }
         }
-        "slow_call" => {
+        k if k == settings::breaker::SLOW_CALL.name => {
             if let Some(v) = duration(cx, meta, "slow_call") {
                 args.slow_call.set(cx, key, v);
             }
         }
-        "slow_call_rate" => {
+        k if k == settings::breaker::SLOW_CALL_RATE.name => {
             if let Some(v) = number(cx, meta, "slow_call_rate = 0.8") {
                 args.slow_call_rate.set(cx, key, v);
             }
         }
-        "max_half_open_wait" => {
+        k if k == settings::breaker::MAX_HALF_OPEN_WAIT.name => {
             if let Some(v) = duration(cx, meta, "max_half_open_wait") {
                 args.max_half_open_wait.set(cx, key, v);
             }
         }
-        _ => unknown_key(cx, key, "circuit_breaker(...)", BREAKER_KEYS),
+        _ => unknown_key(cx, key, "circuit_breaker(...)", &breaker_keys()),
     }
 }
 
@@ -422,22 +410,22 @@ fn budget(cx: &mut Ctxt, meta: &Meta) -> Option<BudgetArg> {
             for meta in &nested {
                 let key = meta.path();
                 match key_name(key).unwrap_or_default().as_str() {
-                    "percent" => {
+                    k if k == settings::budget::PERCENT.name => {
                         if let Some(v) = number(cx, meta, "percent = 0.2") {
                             args.percent.set(cx, key, v);
                         }
                     }
-                    "min_per_sec" => {
+                    k if k == settings::budget::MIN_PER_SEC.name => {
                         if let Some(v) = integer(cx, meta, "min_per_sec = 10") {
                             args.min_per_sec.set(cx, key, v);
                         }
                     }
-                    "ttl" => {
+                    k if k == settings::budget::TTL.name => {
                         if let Some(v) = duration(cx, meta, "ttl") {
                             args.ttl.set(cx, key, v);
                         }
                     }
-                    _ => unknown_key(cx, key, "budget(...)", BUDGET_KEYS),
+                    _ => unknown_key(cx, key, "budget(...)", &budget_keys()),
                 }
             }
             Some(BudgetArg::On(Box::new(args)))

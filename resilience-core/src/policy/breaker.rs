@@ -1,6 +1,9 @@
 //! A breaker's settings and the arithmetic of its open-timeout ladder.
 
+use super::{check, check_not_above};
 use crate::backoff::duration_from_secs;
+use crate::ConfigError;
+use resilience_settings::breaker as rules;
 use std::time::Duration;
 
 /// When a breaker opens and how long it stays open. `Default` = 5, 60 s, 1, 1, 1.5, 300 s, as in
@@ -150,62 +153,34 @@ impl CircuitBreakerConfig {
     /// let bad = CircuitBreakerConfig { failure_threshold: 0, ..CircuitBreakerConfig::default() };
     /// assert_eq!(bad.validate().unwrap_err().field(), "failure_threshold");
     /// ```
-    pub fn validate(&self) -> Result<(), crate::ConfigError> {
-        use crate::ConfigError;
-        for (field, value) in [
-            ("failure_threshold", self.failure_threshold),
-            ("half_open_max_calls", self.half_open_max_calls),
-            ("success_threshold", self.success_threshold),
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        for (setting, value) in [
+            (rules::FAILURE_THRESHOLD, self.failure_threshold),
+            (rules::HALF_OPEN_MAX_CALLS, self.half_open_max_calls),
+            (rules::SUCCESS_THRESHOLD, self.success_threshold),
         ] {
-            if value == 0 {
-                return Err(ConfigError::new(field, "must be at least 1, got 0"));
-            }
+            check(&setting, setting.check_count(value.into()))?;
         }
-        if !(self.open_timeout_increment_factor.is_finite()
-            && self.open_timeout_increment_factor >= 1.0)
-        {
-            return Err(ConfigError::new(
-                "open_timeout_increment_factor",
-                format!(
-                    "must be a finite number of at least 1.0, got {}",
-                    self.open_timeout_increment_factor
-                ),
-            ));
-        }
+        let factor = rules::OPEN_TIMEOUT_INCREMENT_FACTOR;
+        check(
+            &factor,
+            factor.check_number(self.open_timeout_increment_factor),
+        )?;
         if let Some(rule) = &self.failure_rate {
             rule.validate().map_err(|e| e.within("failure_rate"))?;
         }
         if let Some(rule) = &self.slow_call {
             rule.validate().map_err(|e| e.within("slow_call"))?;
         }
-        if self.max_half_open_wait == Some(Duration::ZERO) {
-            return Err(ConfigError::new(
-                "max_half_open_wait",
-                "must be more than zero when set, got 0s",
-            ));
+        if let Some(wait) = self.max_half_open_wait {
+            let setting = rules::MAX_HALF_OPEN_WAIT;
+            check(&setting, setting.check_duration(wait))?;
         }
-        if self.reset_timeout > self.max_open_timeout {
-            return Err(ConfigError::new(
-                "reset_timeout",
-                format!(
-                    "must not exceed `max_open_timeout` ({:?}), got {:?}",
-                    self.max_open_timeout, self.reset_timeout
-                ),
-            ));
-        }
-        Ok(())
-    }
-}
-
-/// A rate in `(0, 1]`.
-fn check_rate(field: &str, rate: f64) -> Result<(), crate::ConfigError> {
-    if rate > 0.0 && rate <= 1.0 {
-        Ok(())
-    } else {
-        Err(crate::ConfigError::new(
-            field,
-            format!("must be a share of calls above 0.0 and at most 1.0, got {rate}"),
-        ))
+        check_not_above(
+            (rules::RESET_TIMEOUT, rules::MAX_OPEN_TIMEOUT),
+            self.reset_timeout,
+            self.max_open_timeout,
+        )
     }
 }
 
@@ -218,25 +193,21 @@ impl FailureRate {
     /// let bad = FailureRate { threshold: 1.5, ..FailureRate::default() };
     /// assert_eq!(bad.validate().unwrap_err().field(), "threshold");
     /// ```
-    pub fn validate(&self) -> Result<(), crate::ConfigError> {
-        use crate::ConfigError;
-        check_rate("threshold", self.threshold)?;
-        if self.minimum_calls == 0 {
-            return Err(ConfigError::new(
-                "minimum_calls",
-                "must be at least 1, got 0",
-            ));
-        }
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check(
+            &rules::FAILURE_RATE,
+            rules::FAILURE_RATE.check_number(self.threshold),
+        )?;
+        check(
+            &rules::MINIMUM_CALLS,
+            rules::MINIMUM_CALLS.check_count(self.minimum_calls.into()),
+        )?;
         match self.window {
-            Window::Count(0) => Err(ConfigError::new(
-                "window",
-                "must hold at least 1 call, got 0",
-            )),
-            Window::Time(d) if d.is_zero() => Err(ConfigError::new(
-                "window",
-                "must be more than zero time, got 0s",
-            )),
-            _ => Ok(()),
+            Window::Count(calls) => check(
+                &rules::WINDOW_CALLS,
+                rules::WINDOW_CALLS.check_count(calls.into()),
+            ),
+            Window::Time(span) => check(&rules::WINDOW, rules::WINDOW.check_duration(span)),
         }
     }
 }
@@ -249,14 +220,15 @@ impl SlowCall {
     /// let bad = SlowCall { rate_threshold: 0.0, ..SlowCall::default() };
     /// assert_eq!(bad.validate().unwrap_err().field(), "rate_threshold");
     /// ```
-    pub fn validate(&self) -> Result<(), crate::ConfigError> {
-        if self.duration.is_zero() {
-            return Err(crate::ConfigError::new(
-                "duration",
-                "must be more than zero, got 0s",
-            ));
-        }
-        check_rate("rate_threshold", self.rate_threshold)
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        check(
+            &rules::SLOW_CALL,
+            rules::SLOW_CALL.check_duration(self.duration),
+        )?;
+        check(
+            &rules::SLOW_CALL_RATE,
+            rules::SLOW_CALL_RATE.check_number(self.rate_threshold),
+        )
     }
 }
 

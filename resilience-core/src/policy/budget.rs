@@ -1,16 +1,28 @@
 //! The retry budget setting: a cap on retries that is a share of a component's own traffic.
 
+use super::check;
 use crate::ConfigError;
+use resilience_settings::budget as rules;
+use resilience_settings::Rule;
 use std::time::Duration;
 
+// The bounds of the runtime's clamps, read from the rules themselves (a rule of another shape
+// is a compile error here, not a surprise at run time).
 /// The shortest `ttl` allowed (as Finagle allows).
-pub(crate) const MIN_TTL: Duration = Duration::from_secs(1);
+pub(crate) const MIN_TTL: Duration = match rules::TTL.rule {
+    Rule::DurationWithin { min, .. } => min,
+    _ => panic!("`ttl` is a duration within bounds"),
+};
 /// The longest `ttl` allowed (as Finagle allows).
-pub(crate) const MAX_TTL: Duration = Duration::from_secs(60);
+pub(crate) const MAX_TTL: Duration = match rules::TTL.rule {
+    Rule::DurationWithin { max, .. } => max,
+    _ => panic!("`ttl` is a duration within bounds"),
+};
 /// The largest `percent_can_retry` allowed (as Finagle allows).
-pub(crate) const MAX_PERCENT_CAN_RETRY: f64 = 1000.0;
-/// `min_retries_per_sec` must stay below this (as tower asserts).
-pub(crate) const MIN_RETRIES_PER_SEC_LIMIT: u32 = i32::MAX as u32;
+pub(crate) const MAX_PERCENT_CAN_RETRY: f64 = match rules::PERCENT.rule {
+    Rule::Number { max: Some(max), .. } => max,
+    _ => panic!("`percent` is a number with a maximum"),
+};
 
 /// A retry budget: retries allowed on top of the first attempts, as a share of those attempts
 /// plus a small reserve, over a sliding `ttl` (Finagle's `RetryBudget`, tower's `TpsBudget`).
@@ -116,34 +128,14 @@ impl RetryBudget {
     /// assert_eq!(err.field(), "percent_can_retry");
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
-        let percent = self.percent_can_retry;
-        if !(percent.is_finite() && (0.0..=MAX_PERCENT_CAN_RETRY).contains(&percent)) {
-            return Err(ConfigError::new(
-                "percent_can_retry",
-                format!(
-                    "must be between 0 and {MAX_PERCENT_CAN_RETRY} (retries per first attempt: \
-                     0.2 is one in five), got {percent}"
-                ),
-            ));
-        }
-        if !(MIN_TTL..=MAX_TTL).contains(&self.ttl) {
-            return Err(ConfigError::new(
-                "ttl",
-                format!(
-                    "must be between {MIN_TTL:?} and {MAX_TTL:?}, got {:?}",
-                    self.ttl
-                ),
-            ));
-        }
-        if self.min_retries_per_sec >= MIN_RETRIES_PER_SEC_LIMIT {
-            return Err(ConfigError::new(
-                "min_retries_per_sec",
-                format!(
-                    "must be below {MIN_RETRIES_PER_SEC_LIMIT}, got {}",
-                    self.min_retries_per_sec
-                ),
-            ));
-        }
-        Ok(())
+        check(
+            &rules::PERCENT,
+            rules::PERCENT.check_number(self.percent_can_retry),
+        )?;
+        check(&rules::TTL, rules::TTL.check_duration(self.ttl))?;
+        check(
+            &rules::MIN_PER_SEC,
+            rules::MIN_PER_SEC.check_count(self.min_retries_per_sec.into()),
+        )
     }
 }

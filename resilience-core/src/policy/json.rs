@@ -346,3 +346,44 @@ fn categories<'de, D: Deserializer<'de>>(d: D) -> Result<Option<CategorySet>, D:
     }
     Ok(Some(set))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use std::collections::BTreeSet;
+
+    /// The keys serde knows in `section`, read from its error for an unknown one.
+    fn keys_of(document: Value) -> BTreeSet<String> {
+        let err = Document::parse(&document).unwrap_err();
+        let (_, known) = err
+            .rule()
+            .split_once("expected one of ")
+            .unwrap_or_else(|| panic!("{err}"));
+        known
+            .split(", ")
+            .map(|k| k.trim_matches('`').to_owned())
+            .collect()
+    }
+
+    fn names(settings: &[resilience_settings::Setting]) -> BTreeSet<String> {
+        settings.iter().map(|s| s.name.to_owned()).collect()
+    }
+
+    /// The JSON keys are the settings' names that `#[retry]` uses too (`resilience-settings`);
+    /// serde's derive needs them as literals, so this keeps the two from drifting apart.
+    #[test]
+    fn the_json_keys_are_the_settings_names() {
+        let mut retry = names(resilience_settings::retry::ALL);
+        retry.extend(["retryable_categories".to_owned(), "budget".to_owned()]);
+        assert_eq!(keys_of(json!({"retry": {"?": 1}})), retry);
+        assert_eq!(
+            keys_of(json!({"circuit_breaker": {"?": 1}})),
+            names(resilience_settings::breaker::ALL)
+        );
+        assert_eq!(
+            keys_of(json!({"retry": {"budget": {"?": 1}}})),
+            names(resilience_settings::budget::ALL)
+        );
+    }
+}

@@ -24,3 +24,28 @@ pub(crate) use overrides::repair_breaker;
 pub use overrides::{BreakerOverrides, CallOverrides, RetryOverrides};
 pub use retry::{NonRetryable, RetryConfig};
 pub(crate) use settings::{resolve, KeyOverrides, Settings};
+
+use crate::ConfigError;
+use resilience_settings::Setting;
+use std::time::Duration;
+
+/// A value checked by `setting`'s rule (from `resilience-settings`, the rules `#[retry]` checks
+/// at compile time), as a `ConfigError` naming the setting's field.
+pub(crate) fn check(setting: &Setting, checked: Result<(), String>) -> Result<(), ConfigError> {
+    checked.map_err(|rule| ConfigError::new(setting.field, rule))
+}
+
+/// `lower` must not exceed `upper` (a pair of `resilience_settings::NOT_ABOVE`).
+pub(crate) fn check_not_above(
+    (lower, upper): (Setting, Setting),
+    low: Duration,
+    high: Duration,
+) -> Result<(), ConfigError> {
+    if low > high {
+        return Err(ConfigError::new(
+            lower.field,
+            format!("must not exceed `{}` ({high:?}), got {low:?}", upper.name),
+        ));
+    }
+    Ok(())
+}

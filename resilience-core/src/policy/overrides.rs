@@ -3,6 +3,7 @@
 
 use super::{CircuitBreakerConfig, FailureRate, RetryBudget, RetryConfig, SlowCall, Window};
 use crate::Jitter;
+use resilience_settings::{breaker, retry, Setting};
 use std::time::Duration;
 
 /// Retry settings given at one level (call site, per-operation entry); `None` keeps the value
@@ -167,13 +168,9 @@ fn set<T>(slot: &mut T, value: Option<T>) {
 pub(crate) fn repair_retry(config: &mut RetryConfig) {
     if let Err(e) = config.validate() {
         tracing::error!(error = %e, "invalid retry configuration; using the nearest valid values");
-        config.max_attempts = config.max_attempts.max(1);
-        if !(config.backoff_factor.is_finite() && config.backoff_factor >= 1.0) {
-            config.backoff_factor = 1.0;
-        }
-        if !(0.0..=1.0).contains(&config.jitter_factor) {
-            config.jitter_factor = if config.jitter_factor > 1.0 { 1.0 } else { 0.0 };
-        }
+        config.max_attempts = nearest_count(&retry::MAX_ATTEMPTS, config.max_attempts);
+        config.backoff_factor = retry::BACKOFF_FACTOR.nearest_number(config.backoff_factor);
+        config.jitter_factor = retry::JITTER_FACTOR.nearest_number(config.jitter_factor);
         config.initial_delay = config.initial_delay.min(config.max_delay);
         if config.max_elapsed == Some(Duration::ZERO) {
             config.max_elapsed = None;
@@ -185,18 +182,23 @@ pub(crate) fn repair_retry(config: &mut RetryConfig) {
     }
 }
 
+/// The count nearest to `value` that `setting`'s rule allows.
+fn nearest_count(setting: &Setting, value: u32) -> u32 {
+    u32::try_from(setting.nearest_count(value.into())).unwrap_or(u32::MAX)
+}
+
 /// As [`repair_retry`], for breaker settings.
 pub(crate) fn repair_breaker(config: &mut CircuitBreakerConfig) {
     if let Err(e) = config.validate() {
         tracing::error!(error = %e, "invalid circuit breaker configuration; using the nearest valid values");
-        config.failure_threshold = config.failure_threshold.max(1);
-        config.half_open_max_calls = config.half_open_max_calls.max(1);
-        config.success_threshold = config.success_threshold.max(1);
-        if !(config.open_timeout_increment_factor.is_finite()
-            && config.open_timeout_increment_factor >= 1.0)
-        {
-            config.open_timeout_increment_factor = 1.0;
-        }
+        config.failure_threshold =
+            nearest_count(&breaker::FAILURE_THRESHOLD, config.failure_threshold);
+        config.half_open_max_calls =
+            nearest_count(&breaker::HALF_OPEN_MAX_CALLS, config.half_open_max_calls);
+        config.success_threshold =
+            nearest_count(&breaker::SUCCESS_THRESHOLD, config.success_threshold);
+        config.open_timeout_increment_factor = breaker::OPEN_TIMEOUT_INCREMENT_FACTOR
+            .nearest_number(config.open_timeout_increment_factor);
         config.max_open_timeout = config.max_open_timeout.max(config.reset_timeout);
         // A rule that breaks its own rules is dropped rather than guessed at.
         config.failure_rate = config

@@ -1,7 +1,8 @@
 //! The retry policy: how many attempts, how long to wait, which errors are retried.
 
-use super::RetryBudget;
+use super::{check, check_not_above, RetryBudget};
 use crate::{Backoff, CategorySet, ConfigError, DelaySchedule, ErrorCategory, Jitter, Rng};
+use resilience_settings::retry as rules;
 use std::error::Error;
 use std::fmt;
 use std::sync::Arc;
@@ -163,23 +164,21 @@ impl RetryConfig {
     /// assert_eq!(bad.validate().unwrap_err().field(), "backoff_factor");
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if self.max_attempts == 0 {
-            return Err(ConfigError::new(
-                "max_attempts",
-                "must be at least 1 (1 means no retry), got 0",
-            ));
-        }
+        check(
+            &rules::MAX_ATTEMPTS,
+            rules::MAX_ATTEMPTS.check_count(self.max_attempts.into()),
+        )?;
         self.backoff().validate()?;
         for (category, backoff) in &self.category_backoff {
             backoff
                 .validate()
                 .map_err(|e| e.within(&format!("category_backoff.{category}")))?;
         }
-        if self.max_elapsed == Some(Duration::ZERO) {
-            return Err(ConfigError::new(
-                "max_elapsed",
-                "must be more than zero when set, got 0s",
-            ));
+        if let Some(limit) = self.max_elapsed {
+            check(
+                &rules::MAX_ELAPSED,
+                rules::MAX_ELAPSED.check_duration(limit),
+            )?;
         }
         if let Some(budget) = &self.budget {
             budget.validate().map_err(|e| e.within("budget"))?;
@@ -197,31 +196,19 @@ impl Backoff {
     /// assert!(Backoff { jitter_factor: 1.5, ..Backoff::default() }.validate().is_err());
     /// ```
     pub fn validate(&self) -> Result<(), ConfigError> {
-        if !(self.backoff_factor.is_finite() && self.backoff_factor >= 1.0) {
-            return Err(ConfigError::new(
-                "backoff_factor",
-                format!(
-                    "must be a finite number of at least 1.0 (delays never shrink), got {}",
-                    self.backoff_factor
-                ),
-            ));
-        }
-        if !(0.0..=1.0).contains(&self.jitter_factor) {
-            return Err(ConfigError::new(
-                "jitter_factor",
-                format!("must be between 0.0 and 1.0, got {}", self.jitter_factor),
-            ));
-        }
-        if self.initial_delay > self.max_delay {
-            return Err(ConfigError::new(
-                "initial_delay",
-                format!(
-                    "must not exceed `max_delay` ({:?}), got {:?}",
-                    self.max_delay, self.initial_delay
-                ),
-            ));
-        }
-        Ok(())
+        check(
+            &rules::BACKOFF_FACTOR,
+            rules::BACKOFF_FACTOR.check_number(self.backoff_factor),
+        )?;
+        check(
+            &rules::JITTER_FACTOR,
+            rules::JITTER_FACTOR.check_number(self.jitter_factor),
+        )?;
+        check_not_above(
+            (rules::INITIAL_DELAY, rules::MAX_DELAY),
+            self.initial_delay,
+            self.max_delay,
+        )
     }
 }
 

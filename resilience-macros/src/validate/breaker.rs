@@ -1,8 +1,9 @@
 //! The rules of `circuit_breaker(...)`.
 
-use super::rules::{count, duration, rate};
+use super::checks::{count, duration, number};
 use crate::attr::BreakerArgs;
 use crate::ctxt::Ctxt;
+use resilience_settings::breaker as rules;
 use std::time::Duration;
 
 /// Breaker values; durations in nanoseconds.
@@ -26,26 +27,23 @@ pub(crate) struct BreakerSettings {
 
 pub(super) fn settings(cx: &mut Ctxt, b: &BreakerArgs) -> BreakerSettings {
     let settings = BreakerSettings {
-        failure_threshold: count(cx, &b.failure_threshold, "failure_threshold", ""),
-        reset_timeout: duration(cx, &b.reset_timeout, "reset_timeout", true),
-        half_open_max_calls: count(cx, &b.half_open_max_calls, "half_open_max_calls", ""),
-        success_threshold: count(cx, &b.success_threshold, "success_threshold", ""),
-        open_timeout_increment_factor: super::factor(
+        failure_threshold: count(cx, &b.failure_threshold, &rules::FAILURE_THRESHOLD),
+        reset_timeout: duration(cx, &b.reset_timeout, &rules::RESET_TIMEOUT),
+        half_open_max_calls: count(cx, &b.half_open_max_calls, &rules::HALF_OPEN_MAX_CALLS),
+        success_threshold: count(cx, &b.success_threshold, &rules::SUCCESS_THRESHOLD),
+        open_timeout_increment_factor: number(
             cx,
             &b.open_timeout_increment_factor,
-            "open_timeout_increment_factor",
-            1.0,
-            None,
-            " (open timeouts never shrink)",
+            &rules::OPEN_TIMEOUT_INCREMENT_FACTOR,
         ),
-        max_open_timeout: duration(cx, &b.max_open_timeout, "max_open_timeout", true),
-        failure_rate: rate(cx, &b.failure_rate, "failure_rate"),
-        window: duration(cx, &b.window, "window", false),
-        window_calls: count(cx, &b.window_calls, "window_calls", ""),
-        minimum_calls: count(cx, &b.minimum_calls, "minimum_calls", ""),
-        slow_call: duration(cx, &b.slow_call, "slow_call", false),
-        slow_call_rate: rate(cx, &b.slow_call_rate, "slow_call_rate"),
-        max_half_open_wait: duration(cx, &b.max_half_open_wait, "max_half_open_wait", false),
+        max_open_timeout: duration(cx, &b.max_open_timeout, &rules::MAX_OPEN_TIMEOUT),
+        failure_rate: number(cx, &b.failure_rate, &rules::FAILURE_RATE),
+        window: duration(cx, &b.window, &rules::WINDOW),
+        window_calls: count(cx, &b.window_calls, &rules::WINDOW_CALLS),
+        minimum_calls: count(cx, &b.minimum_calls, &rules::MINIMUM_CALLS),
+        slow_call: duration(cx, &b.slow_call, &rules::SLOW_CALL),
+        slow_call_rate: number(cx, &b.slow_call_rate, &rules::SLOW_CALL_RATE),
+        max_half_open_wait: duration(cx, &b.max_half_open_wait, &rules::MAX_HALF_OPEN_WAIT),
     };
     if let (Some(reset), Some(max), Some(arg)) = (
         settings.reset_timeout,

@@ -6,12 +6,13 @@ use crate::ctxt::Ctxt;
 use crate::suggest;
 mod breaker;
 mod budget;
-mod rules;
+mod checks;
 
 pub(crate) use breaker::BreakerSettings;
 pub(crate) use budget::BudgetSettings;
+use checks::{count, duration, number};
 use proc_macro2::Ident;
-use rules::{count, duration, factor};
+use resilience_settings::retry as rules;
 use std::time::Duration;
 use syn::{Expr, FnArg, ItemFn, ReturnType, Type};
 
@@ -48,12 +49,11 @@ pub(crate) struct RetrySettings {
     pub budget: Option<Option<BudgetSettings>>,
 }
 
-const JITTERS: &[(&str, &str)] = &[
-    ("proportional", "Proportional"),
-    ("full", "Full"),
-    ("equal", "Equal"),
-    ("decorrelated", "Decorrelated"),
-];
+/// The jitter strategies' names (`Jitter`'s variants are the same words, capitalised).
+const JITTERS: &[&str] = match rules::JITTER.rule {
+    resilience_settings::Rule::Choice(names) => names,
+    _ => &[],
+};
 
 /// Checks `args` and `func`; every broken rule goes to `cx`. The settings returned leave out the
 /// values that broke a rule.
@@ -81,25 +81,13 @@ pub(crate) fn settings(cx: &mut Ctxt, args: &RetryArgs, func: &ItemFn) -> Settin
         .unwrap_or_else(|| syn::ext::IdentExt::unraw(&func.sig.ident).to_string());
 
     let retry = RetrySettings {
-        max_attempts: count(
-            cx,
-            &args.max_attempts,
-            "max_attempts",
-            " (1 means no retry)",
-        ),
-        initial_delay: duration(cx, &args.initial_delay, "initial_delay", true),
-        max_delay: duration(cx, &args.max_delay, "max_delay", true),
-        backoff_factor: factor(
-            cx,
-            &args.backoff_factor,
-            "backoff_factor",
-            1.0,
-            None,
-            " (delays never shrink)",
-        ),
-        jitter_factor: factor(cx, &args.jitter_factor, "jitter_factor", 0.0, Some(1.0), ""),
+        max_attempts: count(cx, &args.max_attempts, &rules::MAX_ATTEMPTS),
+        initial_delay: duration(cx, &args.initial_delay, &rules::INITIAL_DELAY),
+        max_delay: duration(cx, &args.max_delay, &rules::MAX_DELAY),
+        backoff_factor: number(cx, &args.backoff_factor, &rules::BACKOFF_FACTOR),
+        jitter_factor: number(cx, &args.jitter_factor, &rules::JITTER_FACTOR),
         jitter: args.jitter.value().and_then(|lit| jitter(cx, lit)),
-        max_elapsed: duration(cx, &args.max_elapsed, "max_elapsed", false),
+        max_elapsed: duration(cx, &args.max_elapsed, &rules::MAX_ELAPSED),
         budget: args.budget.value().map(|b| match b {
             BudgetArg::Off => None,
             BudgetArg::On(b) => Some(budget::settings(cx, b)),
@@ -128,7 +116,7 @@ pub(crate) fn settings(cx: &mut Ctxt, args: &RetryArgs, func: &ItemFn) -> Settin
         None => Some(BreakerSettings::default()),
     };
 
-    let timeout = duration(cx, &args.timeout, "timeout", false);
+    let timeout = duration(cx, &args.timeout, &resilience_settings::attribute::TIMEOUT);
     if let (Some(arg), None) = (args.timeout.get(), func.sig.asyncness) {
         cx.error_spanned_by(
             &arg.key,
@@ -222,10 +210,13 @@ fn name(cx: &mut Ctxt, lit: &syn::LitStr, key: &str) -> Option<String> {
 
 fn jitter(cx: &mut Ctxt, lit: &syn::LitStr) -> Option<Ident> {
     let value = lit.value();
-    match JITTERS.iter().find(|(name, _)| *name == value) {
-        Some((_, variant)) => Some(Ident::new(variant, lit.span())),
+    match JITTERS.iter().find(|name| **name == value) {
+        Some(name) => {
+            let variant: String = name[..1].to_uppercase() + &name[1..];
+            Some(Ident::new(&variant, lit.span()))
+        }
         None => {
-            let names: Vec<&str> = JITTERS.iter().map(|(n, _)| *n).collect();
+            let names = JITTERS;
             cx.error_spanned_by(
                 lit,
                 format!(
