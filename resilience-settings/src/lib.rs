@@ -136,7 +136,7 @@ impl Setting {
     pub fn check_duration(&self, value: Duration) -> Result<(), String> {
         match self.rule {
             Rule::Duration { positive: true } if value.is_zero() => {
-                Err("must be more than zero when set, got 0s".to_owned())
+                Err("must be more than zero when set (leave it out for none), got 0s".to_owned())
             }
             Rule::DurationWithin { min, max } if !(min..=max).contains(&value) => Err(format!(
                 "must be between {min:?} and {max:?}, got {value:?}"
