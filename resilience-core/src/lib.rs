@@ -35,6 +35,7 @@ mod classify;
 mod clock;
 mod error;
 mod failure;
+mod fxhash;
 mod global;
 #[cfg(feature = "reqwest")]
 pub mod http;

@@ -8,13 +8,13 @@
 
 use super::{HandleRef, RetryManager};
 use crate::call::{BreakerClaim, CallSpec, OperationHandle, PolicyCache, GUARDED_SPEC};
+use crate::fxhash::FxHashMap;
 use crate::policy::resolve;
-use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Every operation's handle, by component then operation (so that a look-up borrows the names).
-pub(super) type Handles = HashMap<String, HashMap<String, Arc<OperationHandle>>>;
+pub(super) type Handles = FxHashMap<String, FxHashMap<String, Arc<OperationHandle>>>;
 
 impl RetryManager {
     /// The handle of (component, operation), created on first use. `guarded`: the caller goes

@@ -25,7 +25,7 @@ use crate::{
 };
 use handles::Handles;
 use parking_lot::{Mutex, RwLock};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::BTreeMap;
 use std::fmt;
 use std::future::Future;
 use std::marker::PhantomData;
@@ -114,7 +114,7 @@ impl RetryManager {
             engine,
             registry,
             metrics,
-            handles: RwLock::new(HashMap::new()),
+            handles: RwLock::new(Handles::default()),
             configuring: Mutex::new(()),
             max_operations,
             operation_count: AtomicUsize::new(0),
@@ -357,7 +357,7 @@ impl RetryManager {
         document.apply_to(&mut settings)?;
         settings.validate()?;
         self.engine.replace_settings(settings);
-        for handle in self.handles.read().values().flat_map(HashMap::values) {
+        for handle in self.handles.read().values().flat_map(|ops| ops.values()) {
             self.write_breaker_settings(handle);
         }
         Ok(())
