@@ -63,6 +63,15 @@ pub use policy::{
 };
 pub use rng::Rng;
 
+#[cfg(feature = "tower")]
+pub use integrations::tower::{
+    self, AnyResponseOk, ClassifyResponse, CloneRequest, HttpClassifier, HttpReplay, NoReplay,
+    ReplayBody, ReplayRequest, ResilienceLayer, ResilienceServer, ResilienceServerLayer,
+    ResilienceService,
+};
+#[cfg(feature = "reqwest-middleware")]
+pub use integrations::ResilienceMiddleware;
+
 #[cfg(feature = "macros")]
 pub use resilience_macros::{retry, Classify};
 

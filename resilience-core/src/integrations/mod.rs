@@ -5,3 +5,15 @@ pub(crate) mod reqwest;
 
 #[cfg(feature = "anyhow")]
 mod anyhow;
+
+#[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
+mod http_status;
+
+#[cfg(feature = "tower")]
+pub mod tower;
+
+#[cfg(feature = "reqwest-middleware")]
+mod reqwest_middleware;
+
+#[cfg(feature = "reqwest-middleware")]
+pub use self::reqwest_middleware::ResilienceMiddleware;
