@@ -84,7 +84,8 @@ fn tower_layer(c: &mut Criterion) {
             .iter(|| service.clone().oneshot(black_box(http_request())))
     });
 
-    let ours = ResilienceLayer::new(Arc::clone(&manager), "bench", "tower_http").layer(http_backend());
+    let ours =
+        ResilienceLayer::new(Arc::clone(&manager), "bench", "tower_http").layer(http_backend());
     rt.block_on(ours.clone().oneshot(http_request()))
         .expect("warm-up");
     group.bench_function("http resilience layer", |b| {

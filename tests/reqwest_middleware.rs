@@ -6,8 +6,8 @@ mod http_support;
 use http_support::Scripted;
 use reqwest_middleware::{ClientBuilder, ClientWithMiddleware};
 use resilience_core::{
-    retry, CircuitBreakerConfig, CircuitOpenError, CircuitState, ResilienceMiddleware,
-    RetryConfig, RetryManager,
+    retry, CircuitBreakerConfig, CircuitOpenError, CircuitState, ResilienceMiddleware, RetryConfig,
+    RetryManager,
 };
 use std::io;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -68,7 +68,10 @@ async fn a_503_is_retried_then_the_success_returned() {
         [Duration::from_secs(1), Duration::from_secs(2)]
     );
     let figures = manager.metrics_for("catalog", "get").unwrap();
-    assert_eq!((figures.calls, figures.attempts, figures.retries), (1, 3, 2));
+    assert_eq!(
+        (figures.calls, figures.attempts, figures.retries),
+        (1, 3, 2)
+    );
     assert_eq!(figures.failures_by_category.get("unavailable"), Some(&2));
 }
 
@@ -121,7 +124,10 @@ async fn a_refused_connection_is_retried_as_a_network_failure() {
         .send()
         .await
         .unwrap_err();
-    assert!(matches!(err, reqwest_middleware::Error::Reqwest(ref e) if e.is_connect()), "{err:?}");
+    assert!(
+        matches!(err, reqwest_middleware::Error::Reqwest(ref e) if e.is_connect()),
+        "{err:?}"
+    );
     assert_eq!(delays.lock().unwrap().len(), 2);
     let figures = manager.metrics_for("catalog", "get").unwrap();
     assert_eq!(figures.failures_by_category.get("network"), Some(&3));
@@ -151,7 +157,9 @@ async fn an_open_breaker_rejects_without_sending_and_is_the_attributes() {
     let reqwest_middleware::Error::Middleware(inner) = &err else {
         panic!("expected the middleware's error, got {err:?}");
     };
-    let open = inner.downcast_ref::<CircuitOpenError>().expect("the breaker's rejection");
+    let open = inner
+        .downcast_ref::<CircuitOpenError>()
+        .expect("the breaker's rejection");
     assert_eq!((open.service(), open.operation()), ("inventory", "lookup"));
     assert_eq!(server.hits(), 2, "not sent");
 
@@ -176,7 +184,10 @@ async fn a_streaming_body_gets_one_attempt() {
     assert_eq!(server.hits(), 1, "a stream is sent once");
     assert!(delays.lock().unwrap().is_empty());
     let figures = manager.metrics_for("upload", "put").unwrap();
-    assert_eq!((figures.calls, figures.attempts, figures.retries), (1, 1, 0));
+    assert_eq!(
+        (figures.calls, figures.attempts, figures.retries),
+        (1, 1, 0)
+    );
     assert_eq!(figures.failures, 1);
 }
 

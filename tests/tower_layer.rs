@@ -496,9 +496,8 @@ where
     let last = |id: &str| {
         served
             .iter()
-            .filter(|(i, _)| i == id)
+            .rfind(|(i, _)| i == id)
             .map(|(_, at)| *at - started)
-            .last()
             .unwrap()
     };
     (last("a"), last("b"))
