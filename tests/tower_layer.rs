@@ -606,3 +606,27 @@ async fn by_default_an_open_breaker_fails_the_call_at_once() {
     assert_eq!(started.elapsed(), Duration::ZERO);
     assert!(backend.served().is_empty());
 }
+
+#[tokio::test(start_paused = true)]
+async fn the_components_retry_budget_limits_the_layers_retries() {
+    // No reserve and 10% of traffic: one first attempt pays in 1, a retry costs 10.
+    let retry = RetryConfig {
+        budget: Some(resilience_core::RetryBudget {
+            min_retries_per_sec: 0,
+            percent_can_retry: 0.1,
+            ..resilience_core::RetryBudget::default()
+        }),
+        ..retry_config()
+    };
+    let (manager, delays) = manager_with(retry, breaker_config(5));
+    let backend = Backend::default();
+    let service = ServiceBuilder::new()
+        .layer(ResilienceLayer::new(Arc::clone(&manager), "budgeted", "get"))
+        .service(backend.service(&["a"], Duration::ZERO));
+    let response = service.oneshot(request("a")).await.unwrap();
+    assert_eq!(response.status(), 503, "the budget ended the call with its last answer");
+    assert_eq!(backend.served().len(), 1);
+    assert!(delays.lock().unwrap().is_empty());
+    let figures = manager.metrics_for("budgeted", "get").unwrap();
+    assert_eq!(figures.budget_exhausted, 1);
+}
