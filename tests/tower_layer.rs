@@ -621,10 +621,18 @@ async fn the_components_retry_budget_limits_the_layers_retries() {
     let (manager, delays) = manager_with(retry, breaker_config(5));
     let backend = Backend::default();
     let service = ServiceBuilder::new()
-        .layer(ResilienceLayer::new(Arc::clone(&manager), "budgeted", "get"))
+        .layer(ResilienceLayer::new(
+            Arc::clone(&manager),
+            "budgeted",
+            "get",
+        ))
         .service(backend.service(&["a"], Duration::ZERO));
     let response = service.oneshot(request("a")).await.unwrap();
-    assert_eq!(response.status(), 503, "the budget ended the call with its last answer");
+    assert_eq!(
+        response.status(),
+        503,
+        "the budget ended the call with its last answer"
+    );
     assert_eq!(backend.served().len(), 1);
     assert!(delays.lock().unwrap().is_empty());
     let figures = manager.metrics_for("budgeted", "get").unwrap();

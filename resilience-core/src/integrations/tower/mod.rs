@@ -261,7 +261,9 @@ impl<C, R> ResilienceLayer<C, R> {
         &self.operation
     }
 
-    /// The adapter for servers built on this layer: see [`ResilienceServerLayer`].
+    /// The adapter for servers built on this layer: see [`ResilienceServerLayer`]. Its requests
+    /// are never replayed, and `not_ready_while_open` is turned off: a server sheds requests
+    /// with a 503 while its breaker is open rather than keeping them waiting.
     ///
     /// ```
     /// use resilience_core::{ResilienceLayer, RetryManager};
@@ -270,7 +272,7 @@ impl<C, R> ResilienceLayer<C, R> {
     /// # let _ = server;
     /// ```
     pub fn for_server(self) -> ResilienceServerLayer<C> {
-        ResilienceServerLayer::from_layer(self.replay(NoReplay))
+        ResilienceServerLayer::from_layer(self.replay(NoReplay).not_ready_while_open(false))
     }
 }
 
