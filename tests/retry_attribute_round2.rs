@@ -10,10 +10,10 @@ use std::io;
 use std::sync::LazyLock;
 
 static CLOCK: LazyLock<ManualClock> = LazyLock::new(ManualClock::new);
-static RATE: LazyLock<RetryManager> = LazyLock::new(|| manager());
-static JUDGED: LazyLock<RetryManager> = LazyLock::new(|| manager());
-static BUDGET: LazyLock<RetryManager> = LazyLock::new(|| manager());
-static JSON: LazyLock<RetryManager> = LazyLock::new(|| manager());
+static RATE: LazyLock<RetryManager> = LazyLock::new(manager);
+static JUDGED: LazyLock<RetryManager> = LazyLock::new(manager);
+static BUDGET: LazyLock<RetryManager> = LazyLock::new(manager);
+static JSON: LazyLock<RetryManager> = LazyLock::new(manager);
 
 fn manager() -> RetryManager {
     RetryManager::builder()
@@ -32,7 +32,7 @@ fn reset() -> io::Error {
         circuit_breaker(failure_rate = 0.5, window_calls = 10, minimum_calls = 10),
         manager = &*RATE)]
 fn alternating(n: u32) -> Result<u32, io::Error> {
-    if n % 2 == 0 {
+    if n.is_multiple_of(2) {
         Err(reset())
     } else {
         Ok(n)

@@ -1,5 +1,6 @@
-//! HTTP answers as failures: the category of a status code, the wait of a `Retry-After` header,
-//! and a ready `classify_ok` judge for `reqwest::Response` (feature `reqwest`).
+//! HTTP answers as failures (features `reqwest` and `tower`): the category of a status code, the
+//! wait of a `Retry-After` header, and a ready `classify_ok` judge for `reqwest::Response`
+//! (feature `reqwest`). The tower layer and the reqwest middleware judge answers with these.
 //!
 //! ```
 //! use resilience_core::http::{parse_retry_after, status_failure};
@@ -37,7 +38,9 @@ pub fn status_category(status: u16) -> Option<ErrorCategory> {
 }
 
 /// The failure an answer with `status` stands for (see [`status_category`]), with the wait its
-/// `Retry-After` asked for; `None` for a status that is not an error.
+/// `Retry-After` asked for when the status is transient (408, 429, 5xx: a `Retry-After` on a
+/// 404 says nothing about a call that is not retried); `None` for a status that is not an
+/// error.
 ///
 /// ```
 /// use resilience_core::{http::status_failure, ErrorCategory};
@@ -46,10 +49,23 @@ pub fn status_category(status: u16) -> Option<ErrorCategory> {
 /// ```
 pub fn status_failure(status: u16, retry_after: Option<Duration>) -> Option<Failure> {
     let failure = Failure::new(status_category(status)?);
-    Some(match retry_after {
+    let transient = matches!(status, 408 | 429 | 500..=599);
+    Some(match retry_after.filter(|_| transient) {
         Some(wait) => failure.with_retry_after(wait),
         None => failure,
     })
+}
+
+/// [`status_failure`] with the raw `Retry-After` header value, read as of now.
+#[cfg_attr(
+    not(any(feature = "tower", feature = "reqwest-middleware")),
+    allow(dead_code)
+)]
+pub(crate) fn answer_failure(status: u16, retry_after: Option<&[u8]>) -> Option<Failure> {
+    let wait = retry_after
+        .and_then(|v| std::str::from_utf8(v).ok())
+        .and_then(|v| parse_retry_after(v, SystemTime::now()));
+    status_failure(status, wait)
 }
 
 /// The wait a `Retry-After` value asks for, as of `now`: seconds (a decimal number is accepted,
@@ -99,6 +115,59 @@ pub fn reqwest_response_failure(response: &reqwest::Response) -> Option<Failure>
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn status_codes_map_to_categories() {
+        for (status, category) in [
+            (408, Some(ErrorCategory::Timeout)),
+            (429, Some(ErrorCategory::RateLimit)),
+            (500, Some(ErrorCategory::Unavailable)),
+            (599, Some(ErrorCategory::Unavailable)),
+            (401, Some(ErrorCategory::Authentication)),
+            (403, Some(ErrorCategory::Authentication)),
+            (404, Some(ErrorCategory::NotFound)),
+            (410, Some(ErrorCategory::NotFound)),
+            (400, Some(ErrorCategory::Validation)),
+            (422, Some(ErrorCategory::Validation)),
+            (200, None),
+            (302, None),
+            (101, None),
+        ] {
+            assert_eq!(
+                status_failure(status, None).map(|f| f.category),
+                category,
+                "{status}"
+            );
+        }
+    }
+
+    #[test]
+    fn retry_after_is_read_on_transient_answers_only() {
+        let wait = Some(Duration::from_secs(3));
+        assert_eq!(answer_failure(503, Some(b"3")).unwrap().retry_after, wait);
+        assert_eq!(answer_failure(429, Some(b"3")).unwrap().retry_after, wait);
+        assert_eq!(answer_failure(404, Some(b"3")).unwrap().retry_after, None);
+        assert_eq!(
+            answer_failure(503, Some(b"later")).unwrap().retry_after,
+            None
+        );
+        assert_eq!(
+            answer_failure(503, Some(&[0xff, 0xfe]))
+                .unwrap()
+                .retry_after,
+            None
+        );
+    }
+
+    #[test]
+    fn a_date_in_the_past_is_no_wait() {
+        let now = SystemTime::UNIX_EPOCH + Duration::from_secs(1_445_412_480);
+        assert_eq!(
+            parse_retry_after("Wed, 21 Oct 2015 07:27:00 GMT", now),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after(" 0 ", now), Some(Duration::ZERO));
+    }
 
     #[test]
     fn huge_or_negative_seconds_never_panic() {

@@ -37,7 +37,7 @@ mod error;
 mod failure;
 mod fxhash;
 mod global;
-#[cfg(feature = "reqwest")]
+#[cfg(any(feature = "reqwest", feature = "tower"))]
 pub mod http;
 mod integrations;
 mod manager;
@@ -65,6 +65,15 @@ pub use policy::{
     CircuitBreakerConfig, FailureRate, NonRetryable, RetryBudget, RetryConfig, SlowCall, Window,
 };
 pub use rng::Rng;
+
+#[cfg(feature = "tower")]
+pub use integrations::tower::{
+    self, AnyResponseOk, ClassifyResponse, CloneRequest, HttpClassifier, HttpReplay, NoReplay,
+    ReplayBody, ReplayRequest, ResilienceLayer, ResilienceServer, ResilienceServerLayer,
+    ResilienceService,
+};
+#[cfg(feature = "reqwest-middleware")]
+pub use integrations::ResilienceMiddleware;
 
 #[cfg(feature = "macros")]
 pub use resilience_macros::{retry, Classify};

@@ -221,8 +221,8 @@ fn jitter(cx: &mut Ctxt, lit: &syn::LitStr) -> Option<Ident> {
                 lit,
                 format!(
                     "unknown jitter strategy \"{value}\"{}\nvalid strategies: {}",
-                    suggest::did_you_mean(&value, &names),
-                    suggest::list(&names)
+                    suggest::did_you_mean(&value, names),
+                    suggest::list(names)
                 ),
             );
             None
