@@ -257,3 +257,34 @@ mod tests {
         }
     }
 }
+
+#[cfg(test)]
+mod fuzz {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
+        /// Any text: a duration or an error that says what is wrong, never a panic.
+        #[test]
+        fn any_text_is_a_duration_or_an_error(text in ".{0,40}") {
+            match parse_duration_text(&text) {
+                Ok(_) | Err(DurationError::Negative) | Err(DurationError::TooLarge) => {}
+                Err(DurationError::Malformed(message)) => prop_assert!(!message.is_empty()),
+            }
+        }
+
+        /// Texts made of the grammar's own pieces, the likeliest to reach its corners.
+        #[test]
+        fn near_misses_never_panic(
+            parts in proptest::collection::vec(
+                ("[0-9_.]{0,25}", prop_oneof!["ns", "us", "ms", "s", "m", "h", "", "x", " "]),
+                0..6,
+            )
+        ) {
+            let text: String = parts.into_iter().map(|(n, u)| format!("{n}{u}")).collect();
+            let _ = parse_duration_text(&text);
+        }
+    }
+}
