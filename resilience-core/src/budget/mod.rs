@@ -45,7 +45,7 @@
 use crate::policy::{MAX_PERCENT_CAN_RETRY, MAX_TTL, MIN_TTL};
 use crate::RetryBudget;
 use parking_lot::Mutex;
-use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicI64, AtomicU64, Ordering};
 use std::sync::OnceLock;
 use std::time::Duration;
 
@@ -54,6 +54,9 @@ use std::time::Duration;
 /// setting builds the account; later ones share it), and a clock for its warnings.
 #[derive(Debug, Default)]
 pub(crate) struct ComponentBudget {
+    /// Whether `account` is set: one plain load for the calls of a component without a budget
+    /// (a `OnceLock`'s own check costs more on the hot path).
+    on: AtomicBool,
     account: OnceLock<Budget>,
     /// When the last "budget exhausted" warning was logged, in nanoseconds + 1 (0: never).
     warned_at: AtomicU64,
@@ -66,9 +69,17 @@ impl ComponentBudget {
         self.account.get()
     }
 
+    /// Whether the component has a budget.
+    #[inline(always)]
+    pub(crate) fn is_on(&self) -> bool {
+        self.on.load(Ordering::Relaxed)
+    }
+
     /// The account, built from `config` if the component had none.
     pub(crate) fn enable(&self, config: &RetryBudget) -> &Budget {
-        self.account.get_or_init(|| Budget::new(config))
+        let account = self.account.get_or_init(|| Budget::new(config));
+        self.on.store(true, Ordering::Relaxed);
+        account
     }
 
     /// Whether a warning may be logged at `now`: at most one per second per component.
