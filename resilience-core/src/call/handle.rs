@@ -94,7 +94,8 @@ impl PolicyCache {
 /// first site that runs keeps them and the other is told once, in the log.
 #[derive(Debug, Default)]
 pub(crate) struct BreakerClaim {
-    claimed: OnceLock<CallOverrides>,
+    // Boxed: most operations are never claimed, and overrides are a few hundred bytes.
+    claimed: OnceLock<Box<CallOverrides>>,
     warned: AtomicBool,
 }
 
@@ -110,9 +111,9 @@ impl BreakerClaim {
         let mut first = false;
         let standing = self.claimed.get_or_init(|| {
             first = true;
-            offered.clone()
+            Box::new(offered.clone())
         });
-        if !first && *standing != offered && !self.warned.swap(true, Ordering::Relaxed) {
+        if !first && **standing != offered && !self.warned.swap(true, Ordering::Relaxed) {
             tracing::warn!(
                 component = %service,
                 operation = %operation,
@@ -124,6 +125,8 @@ impl BreakerClaim {
 
     /// The breaker settings claimed by a call site, or none.
     pub(crate) fn overrides(&self) -> &CallOverrides {
-        self.claimed.get().unwrap_or(&CallOverrides::GUARDED)
+        self.claimed
+            .get()
+            .map_or(&CallOverrides::GUARDED, |claimed| claimed)
     }
 }
