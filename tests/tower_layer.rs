@@ -408,7 +408,7 @@ impl Backend {
                     first
                 };
                 if first && !slow_first.is_zero() {
-                    tokio::time::sleep(slow_first).await;
+                    tokio::time::sleep(slow_first).await; // paused time: no real wait
                 }
                 this.served
                     .lock()
