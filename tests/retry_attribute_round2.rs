@@ -53,6 +53,8 @@ fn a_failure_rate_opens_where_the_consecutive_rule_would_not() {
         .expect("rejected by the breaker");
     assert_eq!(open.opened_by(), Some(OpenCause::FailureRate));
     assert_eq!(open.failure_rate(), Some(0.5));
+    // The failures were connection resets: the rejection says so.
+    assert_eq!(open.failure_category(), Some(ErrorCategory::Network));
 }
 
 fn judge(status: &u16) -> Option<Failure> {

@@ -121,6 +121,8 @@ struct OpenInfo {
     open_until_unix: Option<f64>,
     forced: bool,
     cause: Option<OpenCause>,
+    /// The category of the failure that opened the breaker, when a failure did.
+    category: Option<crate::ErrorCategory>,
     /// The window's failure rate, slow-call rate and calls when a rate rule opened the breaker.
     rates: Option<(f64, f64, u64)>,
 }
@@ -201,6 +203,7 @@ impl CircuitOpenError {
                 open_until_unix,
                 forced: false,
                 cause: None,
+                category: None,
                 rates: None,
             }),
         }
@@ -211,9 +214,11 @@ impl CircuitOpenError {
     pub(crate) fn with_cause(
         mut self,
         cause: Option<OpenCause>,
+        category: Option<crate::ErrorCategory>,
         rates: Option<(f64, f64, u64)>,
     ) -> Self {
         self.info.cause = cause;
+        self.info.category = category;
         self.info.rates = rates;
         self
     }
@@ -284,6 +289,26 @@ impl CircuitOpenError {
     /// ```
     pub fn opened_by(&self) -> Option<OpenCause> {
         self.info.cause
+    }
+
+    /// The category of the failure that opened the breaker (the last failure of the streak or
+    /// of the window, or the trial call's), when a failure reported through the runtime did;
+    /// `None` when slowness, a half-open wait, an operator or a failure of unknown kind
+    /// (`BreakerPermit::record_failure`) opened it.
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerConfig, ErrorCategory, RetryManager};
+    /// let manager = RetryManager::builder()
+    ///     .circuit_breaker_config(CircuitBreakerConfig { failure_threshold: 1, ..Default::default() })
+    ///     .build()
+    ///     .unwrap();
+    /// let _: Result<(), std::io::Error> =
+    ///     manager.execute("api", "get", || Err(std::io::ErrorKind::TimedOut.into()));
+    /// let err = manager.circuit_breaker_registry().get_breaker("api", "get").try_acquire().unwrap_err();
+    /// assert_eq!(err.failure_category(), Some(ErrorCategory::Timeout));
+    /// ```
+    pub fn failure_category(&self) -> Option<crate::ErrorCategory> {
+        self.info.category
     }
 
     /// The window's failure rate (failures / calls, in `[0, 1]`) when a rate rule (failure rate

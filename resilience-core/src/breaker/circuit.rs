@@ -20,7 +20,7 @@ use super::persist::Sink;
 use super::window::{start_of, Stripes};
 use super::{BreakerControl, CircuitBreakerStatus, CircuitState};
 use crate::policy::CircuitBreakerConfig;
-use crate::{CircuitOpenError, Clock};
+use crate::{CircuitOpenError, Clock, ErrorCategory};
 use parking_lot::{Mutex, MutexGuard};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -42,7 +42,8 @@ pub(crate) struct Shared {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) enum Outcome {
     Success,
-    Failure,
+    /// A retryable failure, of this category when the caller knows it.
+    Failure(Option<ErrorCategory>),
     Neutral,
 }
 
@@ -235,6 +236,7 @@ impl CircuitBreaker {
             Refusal::Open {
                 until,
                 cause,
+                category,
                 rates,
             } => {
                 let remaining = until.saturating_sub(clock.now());
@@ -245,7 +247,7 @@ impl CircuitBreaker {
                     remaining,
                     Some(until_unix),
                 )
-                .with_cause(cause, rates)
+                .with_cause(cause, category, rates)
             }
             Refusal::Full => {
                 CircuitOpenError::new(&*self.service, &*self.operation, Duration::ZERO, None)
@@ -271,7 +273,7 @@ impl CircuitBreaker {
         self.mutate(|m, clock| {
             let transitions = match outcome {
                 Outcome::Success => m.on_success(epoch, ticket, clock),
-                Outcome::Failure => m.on_failure(epoch, ticket, clock),
+                Outcome::Failure(category) => m.on_failure(epoch, ticket, category, clock),
                 Outcome::Neutral => m.on_release(epoch, ticket, clock),
             };
             ((), transitions)

@@ -10,7 +10,7 @@ use super::persist::Record;
 use super::window::{start_of, Mark, Rates, Stripes};
 use super::{BreakerControl, CircuitBreakerStatus, CircuitState};
 use crate::policy::{next_open_timeout, repair_breaker, CircuitBreakerConfig};
-use crate::{Clock, OpenCause};
+use crate::{Clock, ErrorCategory, OpenCause};
 use parking_lot::Mutex;
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,6 +69,7 @@ pub(crate) enum Refusal {
     Open {
         until: Duration,
         cause: Option<OpenCause>,
+        category: Option<ErrorCategory>,
         rates: Option<(f64, f64, u64)>,
     },
     /// Half-open with every trial slot taken.
@@ -124,6 +125,9 @@ pub(crate) struct Machine {
     rates: Option<Box<Rates>>,
     /// What opened the breaker last, for the rejections' errors.
     opened_by: Option<OpenCause>,
+    /// The category of the last failure counted, and of the one that opened the breaker.
+    last_failure: Option<ErrorCategory>,
+    opened_category: Option<ErrorCategory>,
 }
 
 /// The hot-path word's flags (see `circuit`): bit 0 is CLEAN, then these; the epoch is above.
@@ -152,6 +156,8 @@ impl Machine {
             next_lease: 0,
             rates,
             opened_by: None,
+            last_failure: None,
+            opened_category: None,
         }
     }
 
@@ -232,6 +238,8 @@ impl Machine {
                 self.failure_count = 0;
                 self.current_timeout = self.config.reset_timeout;
                 self.opened_by = None;
+                self.opened_category = None;
+                self.last_failure = None;
                 // A closed breaker starts over: the calls that opened it say nothing any more.
                 if let Some(rates) = &mut self.rates {
                     rates.clear();
@@ -251,6 +259,7 @@ impl Machine {
     fn trip(&mut self, cause: OpenCause, now: Duration) -> Option<Transition> {
         self.current_timeout = self.config.reset_timeout;
         self.opened_by = Some(cause);
+        self.opened_category = self.failure_behind(cause);
         self.enter(CircuitState::Open, now)
     }
 
@@ -262,7 +271,17 @@ impl Machine {
             self.config.max_open_timeout,
         );
         self.opened_by = Some(cause);
+        self.opened_category = self.failure_behind(cause);
         self.enter(CircuitState::Open, now)
+    }
+
+    /// The category of the failure behind an opening by `cause`: none when slowness or a
+    /// half-open wait opened it.
+    fn failure_behind(&self, cause: OpenCause) -> Option<ErrorCategory> {
+        match cause {
+            OpenCause::SlowCallRate | OpenCause::HalfOpenTimeout => None,
+            _ => self.last_failure,
+        }
     }
 
     /// When a half-open breaker goes back to open for want of closing (`max_half_open_wait`).
@@ -294,6 +313,7 @@ impl Machine {
         Refusal::Open {
             until: self.open_until,
             cause: self.opened_by,
+            category: self.opened_category,
             rates,
         }
     }
@@ -415,12 +435,14 @@ impl Machine {
         &mut self,
         epoch: u64,
         ticket: Ticket,
+        category: Option<ErrorCategory>,
         clock: &dyn Clock,
     ) -> Transitions {
         let mut changes = Transitions::from(self.expire_half_open(clock));
         if !self.admits_result(epoch, ticket, clock) {
             return changes;
         }
+        self.last_failure = category;
         match self.state {
             CircuitState::Closed => {
                 self.failure_count = self.failure_count.saturating_add(1);
@@ -464,6 +486,8 @@ impl Machine {
     pub(crate) fn force_open(&mut self, clock: &dyn Clock) -> Option<Transition> {
         self.control = BreakerControl::ForcedOpen;
         self.opened_by = None;
+        self.opened_category = None;
+        self.last_failure = None;
         self.enter(CircuitState::Open, clock.now())
     }
 

@@ -60,7 +60,7 @@ impl<'a> BreakerPermit<'a> {
                 let nothing_to_do = match outcome {
                     Outcome::Neutral => true,
                     Outcome::Success => self.breaker.unchanged_since(self.word),
-                    Outcome::Failure => false,
+                    Outcome::Failure(_) => false,
                 };
                 if nothing_to_do {
                     return;
@@ -108,7 +108,22 @@ impl<'a> BreakerPermit<'a> {
     /// assert_eq!(breaker.status().failure_count, 1);
     /// ```
     pub fn record_failure(mut self) {
-        self.finish(Outcome::Failure);
+        self.finish(Outcome::Failure(None));
+    }
+
+    /// The call failed with a retryable error of `category`: as
+    /// [`record_failure`](Self::record_failure), and the category is what a rejection says
+    /// opened the breaker ([`CircuitOpenError::failure_category`](crate::CircuitOpenError::failure_category)).
+    ///
+    /// ```
+    /// use resilience_core::{CircuitBreakerConfig, CircuitBreakerRegistry, ErrorCategory};
+    /// let breaker = CircuitBreakerRegistry::new().get_breaker("api", "fetch");
+    /// breaker.configure(&CircuitBreakerConfig { failure_threshold: 1, ..Default::default() });
+    /// breaker.try_acquire().unwrap().record_failure_of(ErrorCategory::RateLimit);
+    /// assert_eq!(breaker.try_acquire().unwrap_err().failure_category(), Some(ErrorCategory::RateLimit));
+    /// ```
+    pub fn record_failure_of(mut self, category: crate::ErrorCategory) {
+        self.finish(Outcome::Failure(Some(category)));
     }
 
     /// The call ended in a way that says nothing about the service (a non-retryable error):
@@ -139,7 +154,7 @@ impl BreakerPermit<'_> {
     #[cold]
     fn dropped(&mut self) {
         if std::thread::panicking() {
-            self.finish(Outcome::Failure);
+            self.finish(Outcome::Failure(None));
         } else {
             self.finish(Outcome::Neutral);
         }

@@ -141,7 +141,7 @@ impl<'h> CallState<'h> {
 
         if let Some(p) = permit.0 {
             if retryable {
-                p.record_failure();
+                p.record_failure_of(category);
             } else {
                 p.release();
             }
