@@ -57,10 +57,6 @@ pub fn status_failure(status: u16, retry_after: Option<Duration>) -> Option<Fail
 }
 
 /// [`status_failure`] with the raw `Retry-After` header value, read as of now.
-#[cfg_attr(
-    not(any(feature = "tower", feature = "reqwest-middleware")),
-    allow(dead_code)
-)]
 pub(crate) fn answer_failure(status: u16, retry_after: Option<&[u8]>) -> Option<Failure> {
     let wait = retry_after
         .and_then(|v| std::str::from_utf8(v).ok())
@@ -104,12 +100,11 @@ pub fn parse_retry_after(value: &str, now: SystemTime) -> Option<Duration> {
 /// ```
 #[cfg(feature = "reqwest")]
 pub fn reqwest_response_failure(response: &reqwest::Response) -> Option<Failure> {
-    let retry_after = response
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| parse_retry_after(v, SystemTime::now()));
-    status_failure(response.status().as_u16(), retry_after)
+    let retry_after = response.headers().get(reqwest::header::RETRY_AFTER);
+    answer_failure(
+        response.status().as_u16(),
+        retry_after.map(|v| v.as_bytes()),
+    )
 }
 
 #[cfg(test)]

@@ -284,14 +284,7 @@ fn breaker(cx: &mut Ctxt, meta: &Meta) -> Option<BreakerArg> {
             None
         }
         Meta::List(list) => {
-            let nested = match list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)
-            {
-                Ok(nested) => nested,
-                Err(e) => {
-                    cx.syn_error(e);
-                    return None;
-                }
-            };
+            let nested = nested_settings(cx, list)?;
             let mut args = BreakerArgs::default();
             for meta in &nested {
                 parse_breaker_arg(cx, &mut args, meta);
@@ -374,6 +367,17 @@ fn parse_breaker_arg(cx: &mut Ctxt, args: &mut BreakerArgs, meta: &Meta) {
     }
 }
 
+/// The settings inside `key(...)`; a syntax error is reported and gives `None`.
+fn nested_settings(cx: &mut Ctxt, list: &syn::MetaList) -> Option<Punctuated<Meta, Token![,]>> {
+    match list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated) {
+        Ok(nested) => Some(nested),
+        Err(e) => {
+            cx.syn_error(e);
+            None
+        }
+    }
+}
+
 fn budget(cx: &mut Ctxt, meta: &Meta) -> Option<BudgetArg> {
     const HELP: &str = "write `budget = false` to retry without a budget, or `budget(percent = 0.2, min_per_sec = 10, ttl = \"10s\")` to set one";
     match meta {
@@ -398,14 +402,7 @@ fn budget(cx: &mut Ctxt, meta: &Meta) -> Option<BudgetArg> {
             None
         }
         Meta::List(list) => {
-            let nested = match list.parse_args_with(Punctuated::<Meta, Token![,]>::parse_terminated)
-            {
-                Ok(nested) => nested,
-                Err(e) => {
-                    cx.syn_error(e);
-                    return None;
-                }
-            };
+            let nested = nested_settings(cx, list)?;
             let mut args = BudgetArgs::default();
             for meta in &nested {
                 let key = meta.path();
