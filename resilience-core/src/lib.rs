@@ -44,6 +44,7 @@ mod manager;
 mod metrics;
 mod policy;
 mod rng;
+mod store;
 
 pub use self::metrics::{MetricsSnapshot, OperationSnapshot, ATTEMPT_BUCKETS};
 pub use backoff::{Backoff, DelaySchedule, Jitter};
@@ -65,6 +66,9 @@ pub use policy::{
     CircuitBreakerConfig, FailureRate, NonRetryable, RetryBudget, RetryConfig, SlowCall, Window,
 };
 pub use rng::Rng;
+#[cfg(feature = "redis")]
+pub use store::RedisStoreConfig;
+pub use store::{SharedBreakerStatus, StateStore, StoreFallback, StoreStats};
 
 #[cfg(feature = "tower")]
 pub use integrations::tower::{

@@ -16,6 +16,7 @@ mod machine;
 mod permit;
 mod persist;
 mod registry;
+mod shared;
 mod window;
 
 pub use circuit::CircuitBreaker;
@@ -35,10 +36,11 @@ use std::fmt;
 /// use resilience_core::CircuitState;
 /// assert_eq!(serde_json::to_string(&CircuitState::HalfOpen).unwrap(), "\"HALF_OPEN\"");
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CircuitState {
     /// Calls flow; consecutive retryable failures are counted.
+    #[default]
     Closed,
     /// Calls are rejected without running until the open timeout has passed.
     Open,

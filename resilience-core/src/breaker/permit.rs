@@ -82,7 +82,11 @@ impl<'a> BreakerPermit<'a> {
     /// assert!(!breaker.try_acquire().unwrap().is_trial());
     /// ```
     pub fn is_trial(&self) -> bool {
-        matches!(self.ticket, Some(Ticket::HalfOpen(_)))
+        match self.ticket {
+            Some(Ticket::HalfOpen(_)) => true,
+            Some(Ticket::Fleet(lease)) => lease != crate::store::gate::UNCOUNTED,
+            _ => false,
+        }
     }
 
     /// The call succeeded.
