@@ -51,7 +51,7 @@ pub use backoff::{Backoff, DelaySchedule, Jitter};
 pub use breaker::{
     BreakerControl, BreakerPermit, CircuitBreaker, CircuitBreakerRegistry,
     CircuitBreakerRegistryBuilder, CircuitBreakerStatus, CircuitState, PersistError, PersistStats,
-    StateChange,
+    SharedBreakerStatus, StateChange,
 };
 pub use call::{RetryEvent, RetryHook};
 pub use category::{CategorySet, ErrorCategory};
@@ -68,7 +68,7 @@ pub use policy::{
 pub use rng::Rng;
 #[cfg(feature = "redis")]
 pub use store::RedisStoreConfig;
-pub use store::{SharedBreakerStatus, StateStore, StoreFallback, StoreStats};
+pub use store::{StateStore, StoreFallback, StoreStats};
 
 #[cfg(feature = "tower")]
 pub use integrations::tower::{

@@ -154,6 +154,7 @@ impl CircuitBreaker {
 
     /// Puts `gate` in front of this breaker (once; later gates are ignored): from now on the
     /// fleet's decisions reach its calls.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn attach_gate(self: &Arc<Self>, gate: Arc<Gate>) {
         let weak: std::sync::Weak<dyn GatedBreaker> = Arc::downgrade(self) as _;
         gate.attach(weak);

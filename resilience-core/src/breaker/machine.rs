@@ -174,6 +174,7 @@ impl Machine {
         self.control == BreakerControl::Auto && self.state == CircuitState::Open
     }
 
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
     pub(crate) fn is_half_open_auto(&self) -> bool {
         self.control == BreakerControl::Auto && self.state == CircuitState::HalfOpen
     }

@@ -26,6 +26,7 @@ pub use listener::StateChange;
 pub use permit::BreakerPermit;
 pub use persist::PersistStats;
 pub use registry::{CircuitBreakerRegistry, CircuitBreakerRegistryBuilder};
+pub use shared::SharedBreakerStatus;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;

@@ -2,12 +2,46 @@
 //! and the registry's methods for breakers shared by a fleet.
 
 use super::persist::Writer;
-use super::registry::{CircuitBreakerRegistry, CircuitBreakerRegistryBuilder};
+use super::registry::CircuitBreakerRegistry;
 use super::CircuitBreaker;
-use crate::store::{SharedBreakerStatus, StateStore, StoreStats};
+use super::{BreakerControl, CircuitState};
+use crate::store::gate::{FleetControl, FleetState};
+use crate::store::{StateStore, StoreStats};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// The fleet's view of one shared breaker, as this process last read it
+/// ([`CircuitBreakerRegistry::shared_status`](crate::CircuitBreakerRegistry::shared_status)).
+///
+/// ```
+/// use resilience_core::{SharedBreakerStatus, CircuitState, BreakerControl};
+/// let s = SharedBreakerStatus::default();
+/// assert_eq!((s.state, s.control), (CircuitState::Closed, BreakerControl::Auto));
+/// ```
+#[derive(Clone, Debug, PartialEq, Default, serde::Serialize)]
+pub struct SharedBreakerStatus {
+    /// The fleet's state (an open breaker past its open period reads `HalfOpen`).
+    pub state: CircuitState,
+    /// The fencing generation: every change of state or control makes a new one.
+    pub generation: u64,
+    /// Processes that synced this breaker recently.
+    pub live_instances: u32,
+    /// The live processes whose own breaker is open (their votes for the quorum).
+    pub open_instances: Vec<String>,
+    /// How long the fleet's open period still lasts.
+    pub open_remaining: Option<Duration>,
+    /// How long the shared `Retry-After` pause still lasts.
+    pub pause_remaining: Option<Duration>,
+    /// An operator's control of the fleet's breaker.
+    pub control: BreakerControl,
+    /// How long that control still lasts (`None`: until cleared).
+    pub control_remaining: Option<Duration>,
+    /// Whether the last round reached the store (`false`: this process is on its fallback).
+    pub reachable: bool,
+    /// Episodes of falling back because the store was unreachable.
+    pub store_fallbacks: u64,
+}
 
 #[cfg(feature = "redis")]
 pub(super) type Fleet = crate::store::redis::RedisSync;
@@ -128,9 +162,13 @@ impl CircuitBreakerRegistry {
             let (shared, reachable) = gate.snapshot();
             let now = breaker.clock().now();
             let left = |at: Option<Duration>| at.map(|u| u.saturating_sub(now));
-            let mut state = shared.state;
-            if state == super::CircuitState::Open && shared.open_until.is_some_and(|u| u <= now) {
-                state = super::CircuitState::HalfOpen;
+            let mut state = match shared.state {
+                FleetState::Closed => CircuitState::Closed,
+                FleetState::Open => CircuitState::Open,
+                FleetState::HalfOpen => CircuitState::HalfOpen,
+            };
+            if state == CircuitState::Open && shared.open_until.is_some_and(|u| u <= now) {
+                state = CircuitState::HalfOpen;
             }
             let control_live = shared.control_until.is_none_or(|u| u > now);
             all.insert(
@@ -142,10 +180,10 @@ impl CircuitBreakerRegistry {
                     open_instances: shared.open_instances,
                     open_remaining: left(shared.open_until).filter(|d| !d.is_zero()),
                     pause_remaining: left(shared.pause_until).filter(|d| !d.is_zero()),
-                    control: if control_live {
-                        shared.control
-                    } else {
-                        super::BreakerControl::Auto
+                    control: match shared.control {
+                        FleetControl::ForcedOpen if control_live => BreakerControl::ForcedOpen,
+                        FleetControl::Disabled if control_live => BreakerControl::Disabled,
+                        _ => BreakerControl::Auto,
                     },
                     control_remaining: left(shared.control_until).filter(|_| control_live),
                     reachable,
@@ -234,6 +272,8 @@ impl CircuitBreakerRegistry {
     }
 }
 
+// The TTLs only reach a shared store.
+#[cfg_attr(not(feature = "redis"), allow(dead_code))]
 #[derive(Clone, Copy)]
 enum Command {
     ForceOpen(Option<Duration>),
@@ -242,7 +282,7 @@ enum Command {
 }
 
 #[cfg(feature = "redis")]
-impl CircuitBreakerRegistryBuilder {
+impl super::CircuitBreakerRegistryBuilder {
     /// Shares the breakers with every process using the Redis server at `url` (feature
     /// `redis`), with the defaults of [`RedisStoreConfig`](crate::RedisStoreConfig): opening by
     /// a quorum of at least 2 processes and half of the live ones, fleet-wide trial calls,

@@ -8,7 +8,11 @@
 //! breaker keeps its own view for the quorum); while the fleet has it closed, the local breaker
 //! decides.
 
-use crate::{BreakerControl, CircuitState, Clock};
+// Without feature `redis` no store makes gates: the breaker's side of them stays compiled (it
+// is a few branches on the slow path) but nothing calls the store's side.
+#![cfg_attr(not(feature = "redis"), allow(dead_code))]
+
+use crate::Clock;
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock, Weak};
@@ -84,15 +88,33 @@ pub(crate) struct ProbeReport {
     pub(crate) outcome: ProbeOutcome,
 }
 
+/// The fleet's state of a shared breaker (the breaker module maps it to its own state type).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum FleetState {
+    #[default]
+    Closed,
+    Open,
+    HalfOpen,
+}
+
+/// An operator's control of a shared breaker (mapped to the breaker module's own type).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub(crate) enum FleetControl {
+    #[default]
+    Auto,
+    ForcedOpen,
+    Disabled,
+}
+
 /// The shared state as the store last told it, in this process's monotonic time.
 #[derive(Clone, Debug, PartialEq)]
 pub(crate) struct SharedState {
-    pub(crate) state: CircuitState,
+    pub(crate) state: FleetState,
     pub(crate) generation: u64,
     /// While open: when the fleet's open period ends.
     pub(crate) open_until: Option<Duration>,
     pub(crate) pause_until: Option<Duration>,
-    pub(crate) control: BreakerControl,
+    pub(crate) control: FleetControl,
     /// When an operator's control ends; `None`: until cleared.
     pub(crate) control_until: Option<Duration>,
     pub(crate) live_instances: u32,
@@ -102,11 +124,11 @@ pub(crate) struct SharedState {
 impl Default for SharedState {
     fn default() -> Self {
         SharedState {
-            state: CircuitState::Closed,
+            state: FleetState::Closed,
             generation: 0,
             open_until: None,
             pause_until: None,
-            control: BreakerControl::Auto,
+            control: FleetControl::Auto,
             control_until: None,
             live_instances: 0,
             open_instances: Vec::new(),
@@ -291,13 +313,13 @@ impl Gate {
             };
         }
         let live_control = match g.shared.control_until {
-            Some(until) if until <= now => BreakerControl::Auto,
+            Some(until) if until <= now => FleetControl::Auto,
             _ => g.shared.control,
         };
         match live_control {
-            BreakerControl::ForcedOpen => return GateDecision::Refuse(GateRefusal::Forced),
-            BreakerControl::Disabled => return GateDecision::Admit(UNCOUNTED),
-            BreakerControl::Auto => {}
+            FleetControl::ForcedOpen => return GateDecision::Refuse(GateRefusal::Forced),
+            FleetControl::Disabled => return GateDecision::Admit(UNCOUNTED),
+            FleetControl::Auto => {}
         }
         if let Some(until) = g.shared.pause_until.filter(|&u| u > now) {
             return GateDecision::Refuse(GateRefusal::Paused {
@@ -305,14 +327,14 @@ impl Gate {
             });
         }
         match g.shared.state {
-            CircuitState::Closed => GateDecision::Pass,
-            CircuitState::Open if g.shared.open_until.is_some_and(|u| u > now) => {
+            FleetState::Closed => GateDecision::Pass,
+            FleetState::Open if g.shared.open_until.is_some_and(|u| u > now) => {
                 let until = g.shared.open_until.unwrap_or(now);
                 GateDecision::Refuse(GateRefusal::Open {
                     remaining: until - now,
                 })
             }
-            CircuitState::Open | CircuitState::HalfOpen => {
+            FleetState::Open | FleetState::HalfOpen => {
                 g.tokens.retain(|t| t.expires > now);
                 match g.tokens.pop() {
                     Some(t) => {
@@ -389,7 +411,7 @@ impl Gate {
             reports: std::mem::take(&mut g.reports),
             seed: g.joined.then(|| Seed {
                 generation: g.shared.generation,
-                open_remaining: if g.shared.state == CircuitState::Open {
+                open_remaining: if g.shared.state == FleetState::Open {
                     remaining(g.shared.open_until).unwrap_or_default()
                 } else {
                     Duration::ZERO
@@ -422,8 +444,8 @@ impl Gate {
             let was_in_fallback = g.fallback.take().is_some();
             closed_by_fleet = g.joined
                 && shared.generation != g.shared.generation
-                && shared.state == CircuitState::Closed
-                && g.shared.state != CircuitState::Closed;
+                && shared.state == FleetState::Closed
+                && g.shared.state != FleetState::Closed;
             if shared.generation != g.shared.generation {
                 // Leases of an older generation are worth nothing.
                 g.tokens.clear();
@@ -466,8 +488,8 @@ impl Gate {
     }
 
     fn has_something_to_say(g: &GateState, now: Duration) -> bool {
-        g.shared.state != CircuitState::Closed
-            || (g.shared.control != BreakerControl::Auto
+        g.shared.state != FleetState::Closed
+            || (g.shared.control != FleetControl::Auto
                 && g.shared.control_until.is_none_or(|u| u > now))
             || g.shared.pause_until.is_some_and(|u| u > now)
     }

@@ -57,35 +57,3 @@ pub trait StateStore: Send + Sync + std::fmt::Debug {
     /// Redis), waiting at most about `limit`. Whether the store was reached.
     fn sync(&self, limit: Duration) -> bool;
 }
-
-/// The fleet's view of one shared breaker, as this process last read it
-/// ([`CircuitBreakerRegistry::shared_status`](crate::CircuitBreakerRegistry::shared_status)).
-///
-/// ```
-/// use resilience_core::{SharedBreakerStatus, CircuitState, BreakerControl};
-/// let s = SharedBreakerStatus::default();
-/// assert_eq!((s.state, s.control), (CircuitState::Closed, BreakerControl::Auto));
-/// ```
-#[derive(Clone, Debug, PartialEq, Default, serde::Serialize)]
-pub struct SharedBreakerStatus {
-    /// The fleet's state (an open breaker past its open period reads `HalfOpen`).
-    pub state: crate::CircuitState,
-    /// The fencing generation: every change of state or control makes a new one.
-    pub generation: u64,
-    /// Processes that synced this breaker recently.
-    pub live_instances: u32,
-    /// The live processes whose own breaker is open (their votes for the quorum).
-    pub open_instances: Vec<String>,
-    /// How long the fleet's open period still lasts.
-    pub open_remaining: Option<Duration>,
-    /// How long the shared `Retry-After` pause still lasts.
-    pub pause_remaining: Option<Duration>,
-    /// An operator's control of the fleet's breaker.
-    pub control: crate::BreakerControl,
-    /// How long that control still lasts (`None`: until cleared).
-    pub control_remaining: Option<Duration>,
-    /// Whether the last round reached the store (`false`: this process is on its fallback).
-    pub reachable: bool,
-    /// Episodes of falling back because the store was unreachable.
-    pub store_fallbacks: u64,
-}

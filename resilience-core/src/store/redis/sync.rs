@@ -1,9 +1,10 @@
 //! The background sync: one thread per registry, with its own current-thread tokio runtime.
 
 use super::{redis_key, RedisStoreConfig};
-use crate::store::gate::{FleetCommand, Gate, Outbox, ProbeOutcome, SharedState};
+use crate::store::gate::{
+    FleetCommand, FleetControl, FleetState, Gate, Outbox, ProbeOutcome, SharedState,
+};
 use crate::store::StoreStats;
-use crate::{BreakerControl, CircuitState};
 use parking_lot::{Condvar, Mutex};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -375,17 +376,17 @@ fn apply(gate: &Gate, reply: Reply, lease_ttl: Duration) {
     let at = |ms: i64| now.saturating_add(Duration::from_millis(ms.max(0) as u64));
     let shared = SharedState {
         state: match state {
-            1 => CircuitState::Open,
-            2 => CircuitState::HalfOpen,
-            _ => CircuitState::Closed,
+            1 => FleetState::Open,
+            2 => FleetState::HalfOpen,
+            _ => FleetState::Closed,
         },
         generation: generation.max(0) as u64,
         open_until: (state == 1).then(|| at(open_ms)),
         pause_until: (pause_ms > 0).then(|| at(pause_ms)),
         control: match control {
-            1 => BreakerControl::ForcedOpen,
-            2 => BreakerControl::Disabled,
-            _ => BreakerControl::Auto,
+            1 => FleetControl::ForcedOpen,
+            2 => FleetControl::Disabled,
+            _ => FleetControl::Auto,
         },
         control_until: (control != 0 && control_ms >= 0).then(|| at(control_ms)),
         live_instances: u32::try_from(live.max(0)).unwrap_or(u32::MAX),
