@@ -158,7 +158,9 @@ fn benches(c: &mut Criterion) {
     let server = redis();
     let url = server.as_ref().map(|(url, _)| url.as_str());
     if url.is_none() {
-        println!("redis_store: no REDIS_URL and no redis-server on PATH: the store side is skipped");
+        println!(
+            "redis_store: no REDIS_URL and no redis-server on PATH: the store side is skipped"
+        );
     }
     happy_path(c, url);
     // Measured only when benchmarks run, not when `cargo test --benches` checks them.

@@ -507,6 +507,7 @@ fn processes_of_a_fleet_open_it_together() {
 
     trip(&parent, &service, LONG);
     let voted = Instant::now();
+
     assert!(eventually(Duration::from_secs(2), || !admits(
         &observer, &service
     )));

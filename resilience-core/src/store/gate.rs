@@ -211,6 +211,9 @@ pub(crate) struct Gate {
     state: Mutex<GateState>,
     /// Episodes of falling back to local state because the store was unreachable.
     fallbacks: AtomicU64,
+    /// Something to send, or the fleet announced a change: the next round must include this
+    /// breaker (an idle one is otherwise only synced for its heartbeat).
+    dirty: AtomicBool,
     breaker: OnceLock<Weak<dyn GatedBreaker>>,
     /// Starts a round of the store's sync at once: a change of this process's vote, a pause or
     /// a trial result must not wait for the next interval.
@@ -242,6 +245,7 @@ impl Gate {
             knobs: Mutex::new(Knobs::default()),
             state: Mutex::new(GateState::default()),
             fallbacks: AtomicU64::new(0),
+            dirty: AtomicBool::new(true),
             breaker: OnceLock::new(),
             waker: OnceLock::new(),
         }
@@ -263,10 +267,17 @@ impl Gate {
         let _ = self.waker.set(waker);
     }
 
-    fn wake(&self) {
+    /// Marks the breaker for the next round and starts it.
+    pub(crate) fn wake(&self) {
+        self.dirty.store(true, Ordering::Release);
         if let Some(wake) = self.waker.get() {
             wake();
         }
+    }
+
+    /// Whether the next round must include this breaker whatever its heartbeat.
+    pub(crate) fn needs_round(&self) -> bool {
+        self.dirty.load(Ordering::Acquire) || self.is_active()
     }
 
     /// Whether the breaker behind the gate still exists.
@@ -399,6 +410,7 @@ impl Gate {
     /// What the next round sends for this breaker; taken, so it is sent once (a failed round
     /// gives it back with [`restore`](Self::restore)).
     pub(crate) fn take_outbox(&self) -> Outbox {
+        self.dirty.store(false, Ordering::Release);
         let mut g = self.state.lock();
         let now = self.clock.now();
         let remaining = |at: Option<Duration>| at.map(|u| u.saturating_sub(now));
@@ -422,6 +434,7 @@ impl Gate {
 
     /// Puts back what a failed round could not send.
     pub(crate) fn restore(&self, outbox: Outbox) {
+        self.dirty.store(true, Ordering::Release);
         let mut g = self.state.lock();
         g.demand |= outbox.demand;
         if let Some(p) = outbox.pause {

@@ -13,12 +13,15 @@
 -- 11 liveness ms, 12 key ttl ms, 13 leases wanted (0|1), 14 pause ms (0: none),
 -- 15 command (force_open | disable | clear | ''), 16 command ttl ms (0: none),
 -- 17 the shared generation this process last knew (-1: none; also its vote's generation),
--- 18 seed open remaining ms,
--- 19 number of trial reports, then per report: generation, lease, outcome (s | f | n).
+-- 18 open ms to re-create a lost record with (0: closed), 19 number of trial reports, then per
+-- report: generation, lease, outcome (s | f | n).
 --
 -- Returns: state (0 closed, 1 open, 2 half-open), gen, open remaining ms, pause remaining ms,
 -- control (0 auto, 1 forced open, 2 disabled), control remaining ms (-1: no end), live processes,
 -- processes with it open, {granted lease ids}, {instances with it open}.
+--
+-- The hash is read once (HGETALL) and its fixed fields written only when they change: a round of
+-- an idle breaker is one read, one heartbeat and one PEXPIRE.
 local key = KEYS[1]
 local t = redis.call('TIME')
 local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
@@ -38,108 +41,129 @@ local wanted = tonumber(ARGV[13])
 local pause_ms = tonumber(ARGV[14])
 local command = ARGV[15]
 local command_ttl = tonumber(ARGV[16])
-local seed_gen = tonumber(ARGV[17])
+local known_gen = tonumber(ARGV[17])
 local seed_open = tonumber(ARGV[18])
 local nreports = tonumber(ARGV[19])
 
-local changed = false
+local all = redis.call('HGETALL', key)
+local fixed = {}
+local instances = {}
+local leases = {}
+for i = 1, #all, 2 do
+  local name = all[i]
+  local prefix = string.sub(name, 1, 2)
+  if prefix == 'i:' then
+    local hb, v = string.match(all[i + 1], '^(%d+):(%d)$')
+    instances[#instances + 1] = {name, tonumber(hb), v}
+  elseif prefix == 'l:' then
+    leases[string.sub(name, 3)] = tonumber(string.match(all[i + 1], '^(%d+):'))
+  else
+    fixed[name] = all[i + 1]
+  end
+end
+
+local dirty = false   -- the fixed fields must be written
+local changed = false -- other processes must hear of it
 
 -- Set-if-absent: a lost record (expired, or Redis restarted empty) is re-created from what this
 -- process last knew; an existing one is never reset by a process that starts.
-if redis.call('EXISTS', key) == 0 then
+if #all == 0 then
   local gen = 0
-  if seed_gen >= 0 then gen = seed_gen + 1 end
+  if known_gen >= 0 then gen = known_gen + 1 end
+  fixed = {state = 'closed', gen = gen, ['until'] = 0, timeout = reset_ms, succ = 0, pause = 0,
+    ovr = '', ovr_until = 0, lseq = 0}
   if seed_open > 0 then
-    redis.call('HSET', key, 'state', 'open', 'gen', gen, 'until', now + seed_open,
-      'timeout', reset_ms, 'succ', 0, 'pause', 0, 'ovr', '', 'ovr_until', 0, 'lseq', 0)
-  else
-    redis.call('HSET', key, 'state', 'closed', 'gen', gen, 'until', 0,
-      'timeout', reset_ms, 'succ', 0, 'pause', 0, 'ovr', '', 'ovr_until', 0, 'lseq', 0)
+    fixed.state = 'open'
+    fixed['until'] = now + seed_open
   end
+  dirty = true
   changed = true
 end
 
-local f = redis.call('HMGET', key, 'state', 'gen', 'until', 'timeout', 'succ', 'pause', 'ovr', 'ovr_until')
-local state = f[1] or 'closed'
-local gen = tonumber(f[2]) or 0
-local until_ms = tonumber(f[3]) or 0
-local timeout = tonumber(f[4]) or reset_ms
-local succ = tonumber(f[5]) or 0
-local pause = tonumber(f[6]) or 0
-local ovr = f[7] or ''
-local ovr_until = tonumber(f[8]) or 0
-
--- A vote counts only if it was formed in the current generation: a process that has not yet
--- seen the fleet close the breaker must not open it again with its stale view.
-if seed_gen ~= gen then view = '0' end
-redis.call('HSET', key, 'i:' .. inst, now .. ':' .. view)
-
-local function clear_leases(all)
-  for i = 1, #all, 2 do
-    if string.sub(all[i], 1, 2) == 'l:' then redis.call('HDEL', key, all[i]) end
-  end
-end
+local state = fixed.state or 'closed'
+local gen = tonumber(fixed.gen) or 0
+local until_ms = tonumber(fixed['until']) or 0
+local timeout = tonumber(fixed.timeout) or reset_ms
+local succ = tonumber(fixed.succ) or 0
+local pause = tonumber(fixed.pause) or 0
+local ovr = fixed.ovr or ''
+local ovr_until = tonumber(fixed.ovr_until) or 0
 
 local function enter(to)
   state = to
   gen = gen + 1
   succ = 0
+  dirty = true
   changed = true
 end
+
+local function clear_leases()
+  for id, _ in pairs(leases) do redis.call('HDEL', key, 'l:' .. id) end
+  leases = {}
+end
+
+-- A vote counts only if it was cast in the current generation: a process that has not yet seen
+-- the fleet close the breaker must not open it again with its stale view.
+if known_gen ~= gen then view = '0' end
 
 -- Operator commands, then their expiry.
 if command == 'force_open' or command == 'disable' then
   ovr = command
   if command_ttl > 0 then ovr_until = now + command_ttl else ovr_until = 0 end
   gen = gen + 1
+  dirty = true
   changed = true
 elseif command == 'clear' and ovr ~= '' then
   ovr = ''
   ovr_until = 0
   gen = gen + 1
+  dirty = true
   changed = true
 end
 if ovr ~= '' and ovr_until > 0 and now >= ovr_until then
   ovr = ''
   ovr_until = 0
   gen = gen + 1
+  dirty = true
   changed = true
 end
 
 -- A Retry-After pause is only ever extended.
 if pause_ms > 0 and now + pause_ms > pause then
   pause = now + pause_ms
+  dirty = true
   changed = true
 end
-
-local all = redis.call('HGETALL', key)
 
 -- Trial results: only those of the current generation, for a lease that still exists, count.
 for r = 0, nreports - 1 do
   local rgen = tonumber(ARGV[20 + r * 3])
-  local lease = 'l:' .. ARGV[21 + r * 3]
+  local lease = ARGV[21 + r * 3]
   local outcome = ARGV[22 + r * 3]
-  if rgen == gen and state == 'half_open' and redis.call('HEXISTS', key, lease) == 1 then
-    redis.call('HDEL', key, lease)
+  if rgen == gen and state == 'half_open' and leases[lease] then
+    redis.call('HDEL', key, 'l:' .. lease)
+    leases[lease] = nil
     if outcome == 's' then
       succ = succ + 1
+      dirty = true
       if succ >= success_threshold then
         enter('closed')
         timeout = reset_ms
-        clear_leases(all)
-        -- The views that opened it say nothing about the closed breaker.
-        for i = 1, #all, 2 do
-          if string.sub(all[i], 1, 2) == 'i:' then
-            local hb = string.match(all[i + 1], '^(%d+):')
-            redis.call('HSET', key, all[i], hb .. ':0')
+        clear_leases()
+        -- The votes that opened it say nothing about the closed breaker.
+        for _, i in ipairs(instances) do
+          if i[3] == '1' then
+            redis.call('HSET', key, i[1], i[2] .. ':0')
+            i[3] = '0'
           end
         end
+        view = '0'
       end
     elseif outcome == 'f' then
       timeout = math.min(math.floor(timeout * factor), max_open)
       enter('open')
       until_ms = now + timeout
-      clear_leases(all)
+      clear_leases()
     end
   end
 end
@@ -148,28 +172,31 @@ end
 if state == 'open' and now >= until_ms then
   enter('half_open')
 end
-all = redis.call('HGETALL', key)
-local leases = 0
-local live = 0
+local live_leases = 0
+for id, expiry in pairs(leases) do
+  if expiry <= now then redis.call('HDEL', key, 'l:' .. id) else live_leases = live_leases + 1 end
+end
+
+-- This process's heartbeat and vote, then the live processes' votes.
+redis.call('HSET', key, 'i:' .. inst, now .. ':' .. view)
+local live = 1
 local opens = 0
 local open_instances = {}
-for i = 1, #all, 2 do
-  local name = all[i]
-  local prefix = string.sub(name, 1, 2)
-  if prefix == 'l:' then
-    local expiry = tonumber(string.match(all[i + 1], '^(%d+):'))
-    if expiry <= now then redis.call('HDEL', key, name) else leases = leases + 1 end
-  elseif prefix == 'i:' then
-    local hb, v = string.match(all[i + 1], '^(%d+):(%d)$')
-    hb = tonumber(hb)
-    if hb + liveness >= now then
+if view == '1' then
+  opens = 1
+  open_instances[1] = inst
+end
+local me = 'i:' .. inst
+for _, i in ipairs(instances) do
+  if i[1] ~= me then
+    if i[2] + liveness >= now then
       live = live + 1
-      if v == '1' then
+      if i[3] == '1' then
         opens = opens + 1
-        table.insert(open_instances, string.sub(name, 3))
+        open_instances[#open_instances + 1] = string.sub(i[1], 3)
       end
-    elseif hb + 10 * liveness < now then
-      redis.call('HDEL', key, name)
+    elseif i[2] + 10 * liveness < now then
+      redis.call('HDEL', key, i[1])
     end
   end
 end
@@ -185,14 +212,16 @@ end
 
 -- Fleet-wide trial leases, for a process that has a call waiting to be one.
 local granted = {}
-if state == 'half_open' and ovr == '' and wanted > 0 and leases < half_open_max then
+if state == 'half_open' and ovr == '' and wanted > 0 and live_leases < half_open_max then
   local id = redis.call('HINCRBY', key, 'lseq', 1)
   redis.call('HSET', key, 'l:' .. id, (now + lease_ms) .. ':' .. inst)
-  table.insert(granted, id)
+  granted[1] = id
 end
 
-redis.call('HSET', key, 'state', state, 'gen', gen, 'until', until_ms, 'timeout', timeout,
-  'succ', succ, 'pause', pause, 'ovr', ovr, 'ovr_until', ovr_until)
+if dirty then
+  redis.call('HSET', key, 'state', state, 'gen', gen, 'until', until_ms, 'timeout', timeout,
+    'succ', succ, 'pause', pause, 'ovr', ovr, 'ovr_until', ovr_until)
+end
 local keep = ttl
 if state == 'open' and until_ms - now + ttl > keep then keep = until_ms - now + ttl end
 if ovr_until > 0 and ovr_until - now + ttl > keep then keep = ovr_until - now + ttl end

@@ -7,15 +7,24 @@ use crate::store::gate::{
 use crate::store::StoreStats;
 use parking_lot::{Condvar, Mutex};
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
+
+/// A breaker the sync keeps up to date.
+#[derive(Clone)]
+struct Tracked {
+    gate: Arc<Gate>,
+    /// When its last round succeeded.
+    last: Option<Instant>,
+}
 
 const SCRIPT: &str = include_str!("sync.lua");
 /// The channel on which the script announces every change of a shared breaker.
 const EVENTS: &str = "rsl:v1:events";
-/// Breakers per pipelined round trip.
-const CHUNK: usize = 512;
+/// Breakers per pipelined round trip (each trip has the command timeout).
+const CHUNK: usize = 128;
 
 /// What the script answers for one breaker.
 type Reply = (
@@ -33,7 +42,11 @@ type Reply = (
 
 struct Inner {
     config: RedisStoreConfig,
-    gates: Mutex<Vec<(Arc<Gate>, String)>>,
+    /// By Redis key, with when each was last synced.
+    gates: Mutex<HashMap<String, Tracked>>,
+    /// The next round syncs every breaker (`sync_now`), not only the busy ones and those whose
+    /// heartbeat is due.
+    full: AtomicBool,
     stop: AtomicBool,
     wake: tokio::sync::Notify,
     started: AtomicU64,
@@ -69,7 +82,8 @@ impl RedisSync {
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidInput, e.to_string()))?;
         let inner = Arc::new(Inner {
             config,
-            gates: Mutex::new(Vec::new()),
+            gates: Mutex::new(HashMap::new()),
+            full: AtomicBool::new(false),
             stop: AtomicBool::new(false),
             wake: tokio::sync::Notify::new(),
             started: AtomicU64::new(0),
@@ -102,7 +116,10 @@ impl RedisSync {
                 inner.wake.notify_one();
             }
         }));
-        self.inner.gates.lock().push((gate, key));
+        self.inner
+            .gates
+            .lock()
+            .insert(key, Tracked { gate, last: None });
         self.inner.wake.notify_one();
     }
 
@@ -110,6 +127,7 @@ impl RedisSync {
     /// store.
     pub(crate) fn sync_now(&self, limit: Duration) -> bool {
         let target = self.inner.started.load(Ordering::Acquire) + 1;
+        self.inner.full.store(true, Ordering::Release);
         self.inner.wake.notify_one();
         let deadline = std::time::Instant::now() + limit;
         let mut done = self.inner.done.lock();
@@ -213,11 +231,19 @@ fn subscribe(inner: &Arc<Inner>, client: &redis::Client) -> Arc<AtomicBool> {
         .await;
         if let Ok(Ok(mut pubsub)) = pubsub {
             let mut messages = pubsub.on_message();
-            while messages.next().await.is_some() {
+            while let Some(message) = messages.next().await {
                 if inner.stop.load(Ordering::Acquire) {
                     break;
                 }
-                inner.wake.notify_one();
+                let Ok(key) = message.get_payload::<String>() else {
+                    continue;
+                };
+                let gate = inner.gates.lock().get(&key).map(|t| Arc::clone(&t.gate));
+                if let Some(gate) = gate {
+                    // Its next round learns what changed (a round of our own included, which
+                    // costs one idle round: cheaper than telling our events apart).
+                    gate.wake();
+                }
             }
         }
         flag.store(false, Ordering::Release);
@@ -232,10 +258,23 @@ async fn round(
     connection: &mut Option<ConnectionManager>,
     script: &redis::Script,
 ) -> bool {
+    // Busy breakers (something to send, or a fleet decision in force), those another process
+    // announced a change of, and those whose heartbeat is due; all of them for `sync_now`.
+    let full = inner.full.swap(false, Ordering::AcqRel);
+    let heartbeat = inner.config.liveness() / 4;
+    let started = Instant::now();
     let gates: Vec<(Arc<Gate>, String)> = {
         let mut gates = inner.gates.lock();
-        gates.retain(|(gate, _)| !gate.is_orphan());
-        gates.clone()
+        gates.retain(|_, t| !t.gate.is_orphan());
+        gates
+            .iter()
+            .filter(|(_, t)| {
+                full || t.gate.needs_round()
+                    || t.last
+                        .is_none_or(|at| started.duration_since(at) >= heartbeat)
+            })
+            .map(|(key, t)| (Arc::clone(&t.gate), key.clone()))
+            .collect()
     };
     let timeout = inner.config.command_timeout;
     if connection.is_none() {
@@ -282,8 +321,15 @@ async fn round(
             .fetch_add(chunk.len() as u64, Ordering::Relaxed);
         match answer {
             Ok(replies) if replies.len() == chunk.len() => {
-                for (((gate, _), reply), _) in chunk.iter().zip(replies).zip(&outboxes) {
-                    apply(gate, reply, inner.config.probe_lease);
+                for (((gate, _), reply), outbox) in chunk.iter().zip(replies).zip(&outboxes) {
+                    let voted_in = outbox.seed.map(|seed| seed.generation);
+                    apply(gate, reply, inner.config.probe_lease, voted_in);
+                }
+                let mut tracked = inner.gates.lock();
+                for (_, key) in chunk {
+                    if let Some(t) = tracked.get_mut(key) {
+                        t.last = Some(started);
+                    }
                 }
             }
             other => {
@@ -369,7 +415,7 @@ fn millis(d: Duration) -> u64 {
 
 /// Applies one script answer to its gate, turning Redis's remaining times into this process's
 /// monotonic deadlines.
-fn apply(gate: &Gate, reply: Reply, lease_ttl: Duration) {
+fn apply(gate: &Gate, reply: Reply, lease_ttl: Duration, voted_in: Option<u64>) {
     let (state, generation, open_ms, pause_ms, control, control_ms, live, _opens, leases, open) =
         reply;
     let now = gate.clock().now();
@@ -393,14 +439,25 @@ fn apply(gate: &Gate, reply: Reply, lease_ttl: Duration) {
         open_instances: open,
     };
     let leases: Vec<u64> = leases.into_iter().map(|l| l.max(0) as u64).collect();
+    let vote_lost = gate.local_open() && voted_in != Some(shared.generation);
     gate.apply(shared, &leases, lease_ttl);
+    if vote_lost {
+        // The vote was cast in a generation the fleet has left (or before this process knew
+        // one), so it was not counted: cast it again at once, in the generation now known.
+        gate.wake();
+    }
 }
 
 /// Every gate falls back; whether any of them started a new episode.
 fn fall_back(inner: &Inner) -> bool {
-    let gates = inner.gates.lock().clone();
+    let gates: Vec<Arc<Gate>> = inner
+        .gates
+        .lock()
+        .values()
+        .map(|t| Arc::clone(&t.gate))
+        .collect();
     let mut started = false;
-    for (gate, _) in gates {
+    for gate in gates {
         started |= gate.fall_back(inner.config.fallback);
     }
     started
