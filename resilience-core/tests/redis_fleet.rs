@@ -528,3 +528,52 @@ fn processes_of_a_fleet_open_it_together() {
     drop(child.stdin.take());
     let _ = child.wait();
 }
+
+#[test]
+fn a_record_recreated_after_an_outage_of_redis_leaves_a_locally_reopened_breaker_open() {
+    let Some(mut server) = RedisServer::start_own("recreated") else {
+        return;
+    };
+    let url = server.url();
+    let a = member(&url, "a", 1);
+    let open = Duration::from_millis(200);
+    let service = unique("recreated");
+    join(&[&a], &service, open);
+    let breaker = a.get_breaker(&service, "op");
+    breaker.try_acquire().unwrap().record_failure();
+    sync(&a);
+    assert_eq!(
+        a.shared_status()[&format!("{service}:op")].state,
+        CircuitState::Open
+    );
+
+    server.kill();
+    assert!(!sync(&a));
+    // The service is still down: the local breaker's own trial call fails, and it reopens.
+    let deadline = Instant::now() + Duration::from_secs(3);
+    let trial = loop {
+        if let Ok(p) = breaker.try_acquire() {
+            break p;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the local breaker never went half-open"
+        );
+    };
+    trial.record_failure();
+    assert_eq!(breaker.state(), CircuitState::Open);
+
+    // Redis returns empty: the record is re-created, which says nothing about the service.
+    server.restart();
+    assert!(eventually(Duration::from_secs(5), || sync(&a)));
+    assert_eq!(
+        breaker.state(),
+        CircuitState::Open,
+        "the re-creation closed the local breaker"
+    );
+    // Its vote (quorum_min 1) opens the fleet's breaker again.
+    assert!(eventually(Duration::from_secs(2), || {
+        sync(&a);
+        a.shared_status()[&format!("{service}:op")].state == CircuitState::Open
+    }));
+}

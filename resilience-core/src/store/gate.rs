@@ -448,14 +448,26 @@ impl Gate {
         g.reports = reports;
     }
 
-    /// Applies what the store answered: `shared` in this process's time, and new trial leases.
-    pub(crate) fn apply(&self, shared: SharedState, leases: &[u64], lease_ttl: Duration) {
+    /// Applies what the store answered: `shared` in this process's time, new trial leases, and
+    /// whether the store had lost the record (re-created from what this process knew).
+    pub(crate) fn apply(
+        &self,
+        shared: SharedState,
+        leases: &[u64],
+        lease_ttl: Duration,
+        recreated: bool,
+    ) {
         let now = self.clock.now();
         let closed_by_fleet;
         {
             let mut g = self.state.lock();
             let was_in_fallback = g.fallback.take().is_some();
-            closed_by_fleet = g.joined
+            // Only trial calls of the fleet close the shared breaker. A record re-created after
+            // an outage of the store, or first read after one, says nothing about the service,
+            // so this process's own breaker (which may have reopened meanwhile) keeps its state.
+            closed_by_fleet = !was_in_fallback
+                && !recreated
+                && g.joined
                 && shared.generation != g.shared.generation
                 && shared.state == FleetState::Closed
                 && g.shared.state != FleetState::Closed;
@@ -472,7 +484,6 @@ impl Gate {
             g.joined = true;
             let active = Self::has_something_to_say(&g, now);
             self.active.store(active, Ordering::Release);
-            let _ = was_in_fallback;
         }
         if closed_by_fleet {
             if let Some(b) = self.breaker.get().and_then(Weak::upgrade) {

@@ -18,7 +18,8 @@
 --
 -- Returns: state (0 closed, 1 open, 2 half-open), gen, open remaining ms, pause remaining ms,
 -- control (0 auto, 1 forced open, 2 disabled), control remaining ms (-1: no end), live processes,
--- processes with it open, {granted lease ids}, {instances with it open}.
+-- processes with it open, {granted lease ids}, {instances with it open}, 1 if the record was
+-- re-created in this call.
 --
 -- The hash is read once (HGETALL) and its fixed fields written only when they change: a round of
 -- an idle breaker is one read, one heartbeat and one PEXPIRE.
@@ -236,5 +237,7 @@ local control = 0
 if ovr == 'force_open' then control = 1 elseif ovr == 'disable' then control = 2 end
 local control_remaining = -1
 if ovr_until > 0 then control_remaining = ovr_until - now end
+local recreated = 0
+if #all == 0 then recreated = 1 end
 return {code, gen, open_remaining, math.max(pause - now, 0), control, control_remaining, live,
-  opens, granted, open_instances}
+  opens, granted, open_instances, recreated}

@@ -24,7 +24,7 @@ const SCRIPT: &str = include_str!("sync.lua");
 /// The channel on which the script announces every change of a shared breaker.
 const EVENTS: &str = "rsl:v1:events";
 /// Breakers per pipelined round trip (each trip has the command timeout).
-const CHUNK: usize = 128;
+const CHUNK: usize = 64;
 
 /// What the script answers for one breaker.
 type Reply = (
@@ -38,6 +38,7 @@ type Reply = (
     i64,
     Vec<i64>,
     Vec<String>,
+    i64,
 );
 
 struct Inner {
@@ -416,8 +417,19 @@ fn millis(d: Duration) -> u64 {
 /// Applies one script answer to its gate, turning Redis's remaining times into this process's
 /// monotonic deadlines.
 fn apply(gate: &Gate, reply: Reply, lease_ttl: Duration, voted_in: Option<u64>) {
-    let (state, generation, open_ms, pause_ms, control, control_ms, live, _opens, leases, open) =
-        reply;
+    let (
+        state,
+        generation,
+        open_ms,
+        pause_ms,
+        control,
+        control_ms,
+        live,
+        _opens,
+        leases,
+        open,
+        recreated,
+    ) = reply;
     let now = gate.clock().now();
     let at = |ms: i64| now.saturating_add(Duration::from_millis(ms.max(0) as u64));
     let shared = SharedState {
@@ -440,7 +452,7 @@ fn apply(gate: &Gate, reply: Reply, lease_ttl: Duration, voted_in: Option<u64>) 
     };
     let leases: Vec<u64> = leases.into_iter().map(|l| l.max(0) as u64).collect();
     let vote_lost = gate.local_open() && voted_in != Some(shared.generation);
-    gate.apply(shared, &leases, lease_ttl);
+    gate.apply(shared, &leases, lease_ttl, recreated == 1);
     if vote_lost {
         // The vote was cast in a generation the fleet has left (or before this process knew
         // one), so it was not counted: cast it again at once, in the generation now known.
