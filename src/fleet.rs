@@ -567,6 +567,10 @@ pub struct ModeReport {
     pub mode: Mode,
     /// Requests that reached the service during its outage (`ServiceStats::outage`).
     pub outage_requests: u64,
+    /// Of those, the ones in the outage's first [`reset_timeout`](FleetOptions::reset_timeout):
+    /// before any breaker could make a trial call, so the failures that opened the breakers
+    /// (and the calls already under way). The rest are trial calls of half-open breakers.
+    pub opening_requests: u64,
     /// Requests that reached the service in all.
     pub requests: u64,
     /// What the databases hold.
@@ -584,6 +588,12 @@ impl ModeReport {
     /// Records imported (distinct ids in the databases).
     pub fn imported(&self) -> u64 {
         self.tally.distinct
+    }
+
+    /// Outage requests after its first [`reset_timeout`](FleetOptions::reset_timeout): trial
+    /// calls of half-open breakers.
+    pub fn trial_requests(&self) -> u64 {
+        self.outage_requests - self.opening_requests
     }
 
     /// Fallback episodes of all workers.
@@ -625,16 +635,18 @@ impl FleetReport {
     ///
     /// ```
     /// # use resilience::fleet::*;
-    /// # let mode = |mode, outage_requests| ModeReport { mode, outage_requests, requests: 0,
+    /// # let mode = |mode, outage_requests| ModeReport { mode, outage_requests, opening_requests: 0, requests: 0,
     /// #     tally: Tally::default(), workers: vec![], redis_killed_after: None, elapsed: Default::default() };
     /// let report = FleetReport { local: mode(Mode::Local, 90), shared: mode(Mode::Shared, 30) };
     /// assert!(report.table().lines().nth(1).unwrap().starts_with("local"));
     /// ```
     pub fn table(&self) -> String {
         let mut out = format!(
-            "{:<8}{:>17}{:>16}{:>10}{:>6}{:>12}{:>17}{:>9}\n",
+            "{:<8}{:>17}{:>10}{:>8}{:>14}{:>10}{:>6}{:>12}{:>17}{:>9}\n",
             "mode",
             "outage requests",
+            "opening",
+            "trials",
             "all requests",
             "imported",
             "lost",
@@ -644,9 +656,11 @@ impl FleetReport {
         );
         for m in [&self.local, &self.shared] {
             out.push_str(&format!(
-                "{:<8}{:>17}{:>16}{:>10}{:>6}{:>12}{:>17}{:>8.1}s\n",
+                "{:<8}{:>17}{:>10}{:>8}{:>14}{:>10}{:>6}{:>12}{:>17}{:>8.1}s\n",
                 m.mode.to_string(),
                 m.outage_requests,
+                m.opening_requests,
+                m.trial_requests(),
                 m.requests,
                 m.imported(),
                 m.tally.lost,
@@ -662,7 +676,7 @@ impl FleetReport {
     ///
     /// ```
     /// # use resilience::fleet::*;
-    /// # let mode = |mode, outage_requests| ModeReport { mode, outage_requests, requests: 0,
+    /// # let mode = |mode, outage_requests| ModeReport { mode, outage_requests, opening_requests: 0, requests: 0,
     /// #     tally: Tally::default(), workers: vec![], redis_killed_after: None, elapsed: Default::default() };
     /// let report = FleetReport { local: mode(Mode::Local, 90), shared: mode(Mode::Shared, 30) };
     /// assert_eq!(report.summary_line(),
@@ -714,7 +728,9 @@ impl fmt::Display for FleetError {
         match self {
             FleetError::Options(e) => write!(f, "invalid options: {e}"),
             FleetError::Setup(e) => write!(f, "setup: {e}"),
-            FleetError::Spawn { index, error } => write!(f, "worker {index} did not start: {error}"),
+            FleetError::Spawn { index, error } => {
+                write!(f, "worker {index} did not start: {error}")
+            }
             FleetError::Worker { index, detail } => write!(f, "worker {index} failed: {detail}"),
             FleetError::TimedOut(mode) => write!(f, "the {mode} run took too long; workers killed"),
             FleetError::Database(e) => write!(f, "reading a worker's database: {e}"),
@@ -756,9 +772,7 @@ pub async fn run_mode(
         tokio::task::spawn_blocking(move || redis_server::clear_importer_breakers(&url))
             .await
             .map_err(|e| FleetError::Redis(e.to_string()))?
-            .map_err(|e| {
-                FleetError::Redis(format!("cannot prepare {}: {e}", options.redis_url))
-            })?;
+            .map_err(|e| FleetError::Redis(format!("cannot prepare {}: {e}", options.redis_url)))?;
     }
     let service = FlakyService::start(options.service_config())
         .await
@@ -861,6 +875,11 @@ pub async fn run_mode(
     }
 
     let stats = service.stats();
+    let opening_requests = service
+        .outage_request_offsets()
+        .iter()
+        .filter(|&&at| at < options.reset_timeout)
+        .count() as u64;
     service.shutdown().await;
     let dbs: Vec<PathBuf> = args.iter().map(|a| a.db.clone()).collect();
     let records = options.records;
@@ -871,6 +890,7 @@ pub async fn run_mode(
     Ok(ModeReport {
         mode,
         outage_requests: stats.outage,
+        opening_requests,
         requests: stats.requests,
         tally,
         workers,

@@ -147,6 +147,8 @@ impl ImportOptions {
     /// assert_eq!(options.ids(), 501..=1000);
     /// assert!(ImportOptions { records: 0, ..options }.ids().is_empty());
     /// ```
+    // `1..=0` is the empty range on purpose: no records, no ids.
+    #[allow(clippy::reversed_empty_ranges)]
     pub fn ids(&self) -> std::ops::RangeInclusive<u64> {
         match self.records {
             0 => 1..=0,

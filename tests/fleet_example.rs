@@ -11,12 +11,11 @@ mod fleet_support;
 
 use resilience::fleet::{ping, run_fleet, run_mode, FleetOptions, Mode, WorkerArgs};
 use std::process::Command;
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// The two fleets of this file run one at a time: each is timed by real clocks, and two at once
 /// on a small machine would measure the machine.
-static ONE_FLEET_AT_A_TIME: Mutex<()> = Mutex::new(());
+static ONE_FLEET_AT_A_TIME: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 /// A worker process of the tests below: does nothing in an ordinary test run; in a process the
 /// fleet started (`RESILIENCE_FLEET_WORKER` set) it imports its partition and writes its report.
@@ -39,15 +38,19 @@ fn worker_command(_: &WorkerArgs) -> Command {
     command
 }
 
-/// Three workers, a 5 s outage; breakers as in the example but with open periods of at most
-/// 300 ms, so that the trial calls (which the fleet shares) outweigh the failures that open
-/// the breakers (which every worker pays in both modes) in a short outage.
+/// Three workers, a 5 s outage; breakers as in the example but opened by the 2 calls each
+/// worker has in flight, with open periods of at most 300 ms: in a short outage the trial
+/// calls (which the fleet shares) must outweigh the failures that open the breakers (which every
+/// worker pays in both modes): 3 x 2 opening failures and about 15 trials per breaker, so about
+/// (6 + 15) / (6 + 3 x 15) = 0.4 (0.37 measured: 6 + 14 against 6 + 48), where 1/3 is the limit
+/// for three workers.
 fn scenario(redis_url: &str) -> FleetOptions {
     let outage = Duration::from_secs(5);
     FleetOptions {
         workers: 3,
         records: 600,
         concurrency: 2,
+        failure_threshold: 2,
         outage_after: 100,
         outage,
         max_open_timeout: Duration::from_millis(300),
@@ -61,7 +64,7 @@ async fn shared_breakers_halve_the_requests_of_an_outage_and_lose_nothing() {
     let Some((url, _server)) = fleet_support::redis_url("fleet ratio") else {
         return;
     };
-    let _one = ONE_FLEET_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_FLEET_AT_A_TIME.lock().await;
     let options = scenario(&url);
     let report = run_fleet(&options, worker_command)
         .await
@@ -74,11 +77,23 @@ async fn shared_breakers_halve_the_requests_of_an_outage_and_lose_nothing() {
         assert_eq!(mode.tally.duplicated, 0, "{:?}: duplicated", mode.mode);
         assert_eq!(mode.tally.stray, 0, "{:?}: ids of no partition", mode.mode);
         assert_eq!(mode.imported(), options.records);
-        assert!(mode.workers.iter().all(|w| w.complete), "{:?}", mode.workers);
-        assert!(mode.outage_requests > 0, "{:?}: the outage happened", mode.mode);
+        assert!(
+            mode.workers.iter().all(|w| w.complete),
+            "{:?}",
+            mode.workers
+        );
+        assert!(
+            mode.outage_requests > 0,
+            "{:?}: the outage happened",
+            mode.mode
+        );
     }
     assert!(
-        report.shared.workers.iter().all(|w| w.store_rounds > 0 && w.store_reachable),
+        report
+            .shared
+            .workers
+            .iter()
+            .all(|w| w.store_rounds > 0 && w.store_reachable),
         "every shared worker synced with Redis: {:?}",
         report.shared.workers
     );
@@ -89,6 +104,14 @@ async fn shared_breakers_halve_the_requests_of_an_outage_and_lose_nothing() {
         report.shared.outage_requests,
         report.local.outage_requests,
         report.ratio()
+    );
+    // For the right reason: the fleet shares its trial calls (one per open period for all, not
+    // one per worker).
+    assert!(
+        report.shared.trial_requests() * 2 <= report.local.trial_requests(),
+        "trial calls: shared {}, local {}",
+        report.shared.trial_requests(),
+        report.local.trial_requests()
     );
     let last = report.summary_line();
     assert!(last.starts_with("outage_requests_local="), "{last}");
@@ -101,7 +124,7 @@ async fn with_redis_stopped_mid_run_the_workers_finish_on_local_breakers() {
     let Some(server) = fleet_support::start_own("fleet redis stopped") else {
         return;
     };
-    let _one = ONE_FLEET_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    let _one = ONE_FLEET_AT_A_TIME.lock().await;
     let options = FleetOptions {
         kill_redis_after: Some(Duration::from_millis(1500)),
         ..scenario(&server.url())

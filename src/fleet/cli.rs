@@ -143,10 +143,7 @@ pub fn main() -> ExitCode {
         );
         match runtime.block_on(run_mode(&options, mode, worker)) {
             Ok(report) => {
-                eprintln!(
-                    "{mode}: done in {:.1} s",
-                    report.elapsed.as_secs_f64()
-                );
+                eprintln!("{mode}: done in {:.1} s", report.elapsed.as_secs_f64());
                 modes.push(report);
             }
             Err(e) => {
@@ -203,7 +200,13 @@ fn describe(o: &FleetOptions, origin: &str) -> String {
 
 /// What to read in the table.
 fn notes(o: &FleetOptions, report: &FleetReport) -> Vec<String> {
-    let mut lines = Vec::new();
+    let mut lines = vec![format!(
+        "opening: outage requests in its first {} ms, before any breaker could try a call (the \
+         failures that open the breakers, paid by every worker in both modes); trials: the \
+         rest, trial calls of half-open breakers (one per worker per open period with local \
+         breakers, one per open period for the whole fleet with shared ones).",
+        o.reset_timeout.as_millis()
+    )];
     let per = |m: &ModeReport| {
         m.workers
             .iter()

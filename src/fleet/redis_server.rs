@@ -94,7 +94,10 @@ impl ThrowawayRedis {
             if Instant::now() >= deadline {
                 return Err(io::Error::new(
                     io::ErrorKind::TimedOut,
-                    format!("redis-server did not answer on port {} in {limit:?}", self.port),
+                    format!(
+                        "redis-server did not answer on port {} in {limit:?}",
+                        self.port
+                    ),
                 ));
             }
             // The server process is starting: nothing to wait on but its port.
