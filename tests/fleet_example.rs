@@ -71,6 +71,9 @@ async fn shared_breakers_halve_the_requests_of_an_outage_and_lose_nothing() {
         .expect("both runs finish");
     eprint!("{}", report.table());
     eprintln!("{}", report.summary_line());
+    for w in report.local.workers.iter().chain(&report.shared.workers) {
+        eprintln!("worker report: {w:?}");
+    }
 
     for mode in [&report.local, &report.shared] {
         assert_eq!(mode.tally.lost, 0, "{:?}: lost", mode.mode);
