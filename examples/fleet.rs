@@ -22,8 +22,8 @@
 //!
 //! ```text
 //! mode      outage requests   opening  trials  all requests  imported  lost  duplicated  store fallbacks     time
-//! local                  88        16      72          2088      2000     0           0                0    10.3s
-//! shared                 33        16      17          2033      2000     0           0                0    11.2s
+//! local                  88        16      72          2088      2000     0           0                0    10.2s
+//! shared                 33        16      17          2033      2000     0           0                0    11.0s
 //! outage_requests_local=88 outage_requests_shared=33 ratio=0.375 lost=0 duplicated=0
 //! ```
 //!
@@ -53,8 +53,8 @@
 //! timeout and every breaker falls back to the worker's own (`StoreFallback::Local`; the
 //! table's "store fallbacks" counts the episodes, one per breaker per worker). From then on
 //! each worker makes its own trial calls, so the shared run's outage requests approach the
-//! local run's (86 against 87 in one run); the workers still finish, with nothing lost or
-//! duplicated.
+//! local run's (79 against 88, and 86 against 87, in two runs); the workers still finish, with
+//! nothing lost or duplicated.
 //!
 //! The exit status is non-zero when a record is lost or duplicated, a worker fails, or no Redis
 //! can be had (without `--redis` and without `redis-server` on `PATH` it says so and exits
