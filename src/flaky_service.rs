@@ -422,6 +422,8 @@ struct Shared {
 struct Inner {
     stats: ServiceStats,
     outage_started: Option<Instant>,
+    /// When each request of the outage came, after its start.
+    outage_offsets: Vec<Duration>,
 }
 
 impl Shared {
@@ -435,6 +437,8 @@ impl Shared {
             entry.requests - 1
         });
         let answer = if self.in_outage(&mut inner) {
+            let offset = inner.outage_started.map_or(Duration::ZERO, |s| s.elapsed());
+            inner.outage_offsets.push(offset);
             Answer::Outage
         } else {
             match id {
@@ -526,6 +530,17 @@ impl FlakyService {
             .unwrap_or_else(|p| p.into_inner())
             .outage_started?;
         Some((started, started + outage.duration))
+    }
+
+    /// For every request answered with the outage's 503, how long after the outage's start it
+    /// came, in order: whether requests came in one burst or kept coming.
+    pub fn outage_request_offsets(&self) -> Vec<Duration> {
+        self.shared
+            .inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .outage_offsets
+            .clone()
     }
 
     /// Stops accepting, closes every connection and waits for the accept loop to end.

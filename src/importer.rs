@@ -10,7 +10,8 @@
 //! of records in flight, skips what the database already holds (so a rerun after a crash picks
 //! up where it stopped and imports nothing twice), reports records that cannot be imported
 //! (unknown id, corrupt record) without retrying them, and puts records back in the queue while
-//! a breaker is open instead of failing them.
+//! a breaker is open instead of failing them. With [`ImportOptions::shared_store`] the breakers
+//! are shared by every importer using the same Redis (see the [`fleet`](crate::fleet) module).
 //!
 //! ```no_run
 //! use resilience::importer::{ImportOptions, Importer};
@@ -27,8 +28,8 @@ use crate::store::SqliteError;
 use crate::store::Store;
 use resilience_core::{
     retry, AttemptTimedOut, CircuitBreakerConfig, CircuitBreakerRegistry, CircuitOpenError,
-    CircuitState, Classify, ConfigError, ErrorCategory, PersistError, RetryBudget, RetryConfig,
-    RetryManager,
+    CircuitState, Classify, ConfigError, ErrorCategory, PersistError, RedisStoreConfig,
+    RetryBudget, RetryConfig, RetryManager,
 };
 use std::collections::VecDeque;
 use std::error::Error;
@@ -57,14 +58,18 @@ pub const STORE: &str = "store";
 /// ```
 /// use resilience::importer::ImportOptions;
 /// let options = ImportOptions::new("http://127.0.0.1:8080", "/tmp/molecules.db");
-/// assert_eq!(options.records, 2000);
+/// assert_eq!((options.first_id, options.records), (1, 2000));
+/// assert_eq!(options.ids(), 1..=2000);
 /// assert_eq!(options.state_file.unwrap().to_str(), Some("/tmp/molecules.db.breakers.json"));
+/// assert!(options.shared_store.is_none());
 /// ```
 #[derive(Clone, Debug)]
 pub struct ImportOptions {
     /// The service's base URL; records are at `{target}/molecules/{id}`.
     pub target: String,
-    /// The ids to import are `1..=records`.
+    /// The first id to import (default 1).
+    pub first_id: u64,
+    /// How many ids to import: `first_id..first_id + records` (see [`ids`](Self::ids)).
     pub records: u64,
     /// Records in flight at once.
     pub concurrency: usize,
@@ -72,6 +77,11 @@ pub struct ImportOptions {
     pub db: PathBuf,
     /// Where breaker state is kept across runs; `None` keeps it in memory.
     pub state_file: Option<PathBuf>,
+    /// Shares the breakers with every importer using the same Redis (a fleet of processes):
+    /// opening by quorum, fleet-wide half-open trial calls, local breakers while Redis is
+    /// unreachable; see [`RedisStoreConfig`]. `None` (the default): this process's breakers
+    /// are its own. Works together with [`state_file`](Self::state_file).
+    pub shared_store: Option<RedisStoreConfig>,
     /// The limit of one fetch attempt.
     pub attempt_timeout: Duration,
     /// Retries of both operations.
@@ -100,9 +110,11 @@ impl ImportOptions {
         let db = db.into();
         ImportOptions {
             target: target.into(),
+            first_id: 1,
             records: 2000,
             concurrency: 16,
             state_file: Some(Self::state_file_for(&db)),
+            shared_store: None,
             db,
             attempt_timeout: Duration::from_millis(250),
             // With a retry budget (Finagle's defaults): during an outage each component retries
@@ -124,6 +136,23 @@ impl ImportOptions {
             requeue_delay: Duration::from_millis(50),
             patience: Duration::from_secs(60),
             seed: None,
+        }
+    }
+
+    /// The ids to import: `first_id..=first_id + records - 1` (empty when `records` is 0).
+    ///
+    /// ```
+    /// use resilience::importer::ImportOptions;
+    /// let options = ImportOptions { first_id: 501, records: 500, ..ImportOptions::new("http://127.0.0.1:8080", "m.db") };
+    /// assert_eq!(options.ids(), 501..=1000);
+    /// assert!(ImportOptions { records: 0, ..options }.ids().is_empty());
+    /// ```
+    // `1..=0` is the empty range on purpose: no records, no ids.
+    #[allow(clippy::reversed_empty_ranges)]
+    pub fn ids(&self) -> std::ops::RangeInclusive<u64> {
+        match self.records {
+            0 => 1..=0,
+            n => self.first_id..=self.first_id.saturating_add(n - 1),
         }
     }
 
@@ -458,7 +487,9 @@ enum Turn {
 }
 
 impl Importer {
-    /// Checks the options, opens (or creates) the database and the breaker state file and
+    /// Checks the options, opens (or creates) the database and the breaker state file, starts
+    /// sharing the breakers through Redis when [`ImportOptions::shared_store`] says so (an
+    /// unreachable server is not an error: the breakers are local until it answers), and
     /// builds the manager.
     ///
     /// ```
@@ -471,11 +502,19 @@ impl Importer {
     pub fn new(options: ImportOptions) -> Result<Importer, SetupError> {
         check(&options).map_err(SetupError::Config)?;
         let store = Store::open(&options.db).map_err(SetupError::Database)?;
-        let registry = match &options.state_file {
-            Some(path) => {
-                CircuitBreakerRegistry::with_state_file(path).map_err(SetupError::StateFile)?
+        let registry = if options.state_file.is_none() && options.shared_store.is_none() {
+            CircuitBreakerRegistry::new()
+        } else {
+            let mut builder = CircuitBreakerRegistry::builder();
+            if let Some(path) = &options.state_file {
+                builder = builder.state_file(path);
             }
-            None => CircuitBreakerRegistry::new(),
+            if let Some(shared) = &options.shared_store {
+                // Checked by `check`: what can fail here is the state file (or, rarely, the
+                // sync thread's start, which is reported the same way).
+                builder = builder.redis_store(shared.clone());
+            }
+            builder.build().map_err(SetupError::StateFile)?
         };
         let progress = Arc::new(Progress::default());
         let retried = Arc::clone(&progress);
@@ -525,17 +564,22 @@ impl Importer {
         Arc::clone(&self.inner.progress)
     }
 
-    /// Imports every record of `1..=records` that the database does not hold yet. One run at a
-    /// time: the [`progress`](Self::progress) counts are shared.
+    /// Imports every record of [`ImportOptions::ids`] (`1..=records` by default) that the
+    /// database does not hold yet. One run at a time: the [`progress`](Self::progress) counts
+    /// are shared.
     pub async fn run(&self) -> Result<ImportReport, SetupError> {
         let inner = &self.inner;
         let present = inner.store.existing_ids().await?;
-        let mut queue: VecDeque<Job> = (1..=inner.options.records)
+        let mut queue: VecDeque<Job> = inner
+            .options
+            .ids()
             .filter(|id| !present.contains(id))
             .map(|id| Job { id, requeues: 0 })
             .collect();
         let mut report = ImportReport {
-            already_present: (1..=inner.options.records)
+            already_present: inner
+                .options
+                .ids()
                 .filter(|id| present.contains(id))
                 .count() as u64,
             ..ImportReport::default()
@@ -639,6 +683,18 @@ fn check(options: &ImportOptions) -> Result<(), ConfigError> {
             "attempt_timeout",
             "must be longer than zero",
         ));
+    }
+    if options.first_id == 0 {
+        return Err(ConfigError::new("first_id", "must be at least 1, got 0"));
+    }
+    if options.records > 0 && options.first_id.checked_add(options.records - 1).is_none() {
+        return Err(ConfigError::new(
+            "records",
+            "first_id + records - 1 must fit in 64 bits",
+        ));
+    }
+    if let Some(shared) = &options.shared_store {
+        shared.validate()?;
     }
     Ok(())
 }
