@@ -106,7 +106,7 @@ impl RetryManager {
                 .upgrade()
                 .and_then(|m| m.find(change.service, change.operation))
             {
-                op.record_transition(change.from, change.to);
+                op.record_transition(change.service, change.operation, change.from, change.to);
             }
         }));
         RetryManager {

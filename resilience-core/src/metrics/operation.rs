@@ -1,23 +1,26 @@
 //! The counters of one (component, operation), written by the attempt driver.
 //!
-//! The hot path (a call that succeeds at once) is one add to the calling thread's own shard: a
-//! plain load and store, no locked instruction (see `shard.rs`).
+//! The hot path (a call that succeeds at once) is one add to the calling thread's own table: a
+//! plain load and store, no locked instruction (see `table.rs`).
 //! Nothing that can be derived is counted twice: calls come from the histogram, successes are
 //! calls minus failures, attempts are the histogram weighted by its bucket (plus a cold counter
 //! for calls past the last bucket).
 //!
-//! Every sum saturates at `u64::MAX` (see `shard.rs`): a figure may stop growing, never wrap.
+//! Every sum saturates at `u64::MAX` (see `table.rs`): a figure may stop growing, never wrap.
 
-use super::shard::Sharded;
 use super::snapshot::OperationSnapshot;
+use super::table::{Counters, HOT};
 use super::ATTEMPT_BUCKETS;
 use crate::{CircuitState, ErrorCategory};
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::OnceLock;
 use std::time::Duration;
 
-// Positions of the counters in a shard.
-/// Calls that made `i + 1` attempts (the last bucket: that many or more).
-const HISTOGRAM: usize = 0;
+// Positions of the counters of a key.
+/// Calls that made `i + 1` attempts (the last bucket: that many or more). The first bucket is
+/// the hot counter of the tables: the only one a call that succeeds at once touches.
+const HISTOGRAM: usize = HOT;
 /// Calls that ended before their first attempt (rejected by the breaker).
 const UNATTEMPTED: usize = HISTOGRAM + ATTEMPT_BUCKETS;
 /// Calls that ended in an error.
@@ -31,7 +34,7 @@ const WAIT_NANOS: usize = RETRIES + 1;
 const BUDGET_EXHAUSTED: usize = WAIT_NANOS + 1;
 /// Failed attempts by `ErrorCategory::index`.
 const BY_CATEGORY: usize = BUDGET_EXHAUSTED + 1;
-const COUNTERS: usize = BY_CATEGORY + ErrorCategory::ALL.len();
+pub(super) const COUNTERS: usize = BY_CATEGORY + ErrorCategory::ALL.len();
 
 const STATES: [CircuitState; 3] = [
     CircuitState::Closed,
@@ -47,17 +50,59 @@ fn state_index(state: CircuitState) -> usize {
     }
 }
 
-/// The figures of one (component, operation), shared by every call of it.
+/// The figures of one (component, operation), shared by every call of it. Small (48 bytes):
+/// the counts live in the threads' tables, and what is rarely used is boxed on first use.
 #[derive(Debug)]
 pub(crate) struct OperationMetrics {
-    counters: Sharded<COUNTERS>,
-    /// Breaker transitions by `from * 3 + to`. Not sharded: a breaker changes state rarely,
-    /// and under its own lock.
-    transitions: [AtomicU64; 9],
+    counters: Counters,
+    rare: OnceLock<Box<Rare>>,
     /// Calls counted when the manager last looked for idle operations.
     calls_when_looked: AtomicU64,
+    /// Boxed: the exported handles are a few hundred bytes, and most keys of a big manager
+    /// are seldom called.
     #[cfg(feature = "metrics")]
-    export: super::export::Exporter,
+    export: Box<super::export::Exporter>,
+}
+
+/// What most operations never need: made at the first breaker transition or reset.
+#[derive(Debug)]
+struct Rare {
+    /// Breaker transitions by `from * 3 + to`. Not in the tables: a breaker changes state
+    /// rarely, and under its own lock.
+    transitions: [AtomicU64; 9],
+    /// What `reset` subtracts: other threads' counts cannot be zeroed from outside without
+    /// losing their adds. `None` until the first reset.
+    baseline: Mutex<Option<[u64; COUNTERS]>>,
+}
+
+impl OperationMetrics {
+    fn rare(&self) -> &Rare {
+        self.rare.get_or_init(|| {
+            Box::new(Rare {
+                transitions: std::array::from_fn(|_| AtomicU64::new(0)),
+                baseline: Mutex::new(None),
+            })
+        })
+    }
+
+    fn transition_count(&self, index: usize) -> u64 {
+        self.rare
+            .get()
+            .map_or(0, |rare| rare.transitions[index].load(Ordering::Relaxed))
+    }
+
+    /// The counts since the last reset.
+    fn sum(&self) -> [u64; COUNTERS] {
+        let mut total = self.counters.sum();
+        if let Some(baseline) = self.rare.get().and_then(|rare| *rare.baseline.lock()) {
+            // Counts only grow, so the sum never falls below the baseline; a figure that had
+            // saturated before the reset stays at zero after it.
+            for (t, b) in total.iter_mut().zip(baseline.iter()) {
+                *t = t.saturating_sub(*b);
+            }
+        }
+        total
+    }
 }
 
 impl OperationMetrics {
@@ -67,16 +112,16 @@ impl OperationMetrics {
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
     pub(crate) fn new(component: &str, operation: &str) -> Self {
         OperationMetrics {
-            counters: Sharded::new(),
-            transitions: std::array::from_fn(|_| AtomicU64::new(0)),
+            counters: Counters::new(),
+            rare: OnceLock::new(),
             calls_when_looked: AtomicU64::new(0),
             #[cfg(feature = "metrics")]
-            export: super::export::Exporter::new(component, operation),
+            export: Box::new(super::export::Exporter::new(component, operation)),
         }
     }
 
     /// A call succeeded after `attempts` attempts. The hot path: one add to this thread's own
-    /// shard when `attempts` is within the histogram.
+    /// table when `attempts` is within the histogram.
     #[inline(always)]
     pub(crate) fn record_success(&self, attempts: u32) {
         self.record_attempts(attempts);
@@ -119,17 +164,25 @@ impl OperationMetrics {
         self.counters.add(BUDGET_EXHAUSTED, 1);
     }
 
-    /// The operation's breaker went from `from` to `to`.
-    pub(crate) fn record_transition(&self, from: CircuitState, to: CircuitState) {
+    /// The breaker of (component, operation), this one's, went from `from` to `to`.
+    // The names only label exported series.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn record_transition(
+        &self,
+        component: &str,
+        operation: &str,
+        from: CircuitState,
+        to: CircuitState,
+    ) {
         // The breaker logs the change itself (it may have no manager); this only counts it.
         // Saturating like every other figure; `Err` (already at the top) leaves it there.
-        let _ = self.transitions[state_index(from) * 3 + state_index(to)].fetch_update(
+        let _ = self.rare().transitions[state_index(from) * 3 + state_index(to)].fetch_update(
             Ordering::Relaxed,
             Ordering::Relaxed,
             |n| n.checked_add(1),
         );
         #[cfg(feature = "metrics")]
-        self.export.transition(from, to);
+        self.export.transition(component, operation, from, to);
     }
 
     #[inline]
@@ -155,7 +208,7 @@ impl OperationMetrics {
     }
 
     /// Whether no call ended since the last time this was asked (the first time: since the
-    /// operation was made). Sums the shards: for the manager's eviction, not for calls.
+    /// operation was made). Sums the tables: for the manager's eviction, not for calls.
     pub(crate) fn idle_since_last_look(&self) -> bool {
         let calls = self.snapshot().calls;
         self.calls_when_looked.swap(calls, Ordering::Relaxed) == calls
@@ -163,15 +216,18 @@ impl OperationMetrics {
 
     /// Sets every figure back to zero (exported counters are left alone: they only grow).
     pub(crate) fn reset(&self) {
-        self.counters.reset();
-        for t in &self.transitions {
+        let rare = self.rare();
+        // Under the baseline's lock: two resets at once leave the later sum as the baseline.
+        let mut baseline = rare.baseline.lock();
+        *baseline = Some(self.counters.sum());
+        for t in &rare.transitions {
             t.store(0, Ordering::Relaxed);
         }
     }
 
     /// The figures as of now; exact once the threads that recorded them are joined.
     pub(crate) fn snapshot(&self) -> OperationSnapshot {
-        let c = self.counters.sum();
+        let c = self.sum();
         let histogram = &c[HISTOGRAM..HISTOGRAM + ATTEMPT_BUCKETS];
         let calls = histogram
             .iter()
@@ -212,8 +268,7 @@ impl OperationMetrics {
                 .iter()
                 .flat_map(|from| STATES.iter().map(move |to| (*from, *to)))
                 .filter_map(|(from, to)| {
-                    let n = self.transitions[state_index(from) * 3 + state_index(to)]
-                        .load(Ordering::Relaxed);
+                    let n = self.transition_count(state_index(from) * 3 + state_index(to));
                     (n > 0).then(|| (format!("{}->{}", from.as_str(), to.as_str()), n))
                 })
                 .collect(),
@@ -302,7 +357,7 @@ mod tests {
             (Open, HalfOpen),
             (HalfOpen, Closed),
         ] {
-            m.record_transition(from, to);
+            m.record_transition("c", "o", from, to);
         }
         let s = m.snapshot();
         let seen: Vec<_> = s
@@ -331,8 +386,8 @@ mod tests {
         let snapshotter = recorder.snapshotter();
         metrics::with_local_recorder(&recorder, || {
             let m = OperationMetrics::new("db", "query");
-            m.record_transition(CircuitState::Closed, CircuitState::Open);
-            m.record_transition(CircuitState::Closed, CircuitState::Open);
+            m.record_transition("db", "query", CircuitState::Closed, CircuitState::Open);
+            m.record_transition("db", "query", CircuitState::Closed, CircuitState::Open);
         });
         let found: Vec<_> = snapshotter
             .snapshot()

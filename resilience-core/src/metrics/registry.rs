@@ -40,7 +40,7 @@ impl MetricsRegistry {
 
     /// Every operation's figures as of now.
     pub(crate) fn snapshot(&self) -> MetricsSnapshot {
-        // The map's lock is held only to copy the handles: summing every operation's shards
+        // The map's lock is held only to copy the handles: summing every operation's tables
         // happens after, so the first call of a new operation never waits behind a snapshot.
         let operations: Vec<(String, Arc<OperationMetrics>)> = self
             .read()
