@@ -5,16 +5,62 @@
 //! settings claimed by the operation's first call site. So `configure_from_json`, the first use
 //! of an operation and a call site's `circuit_breaker(...)` cannot leave a breaker on old
 //! settings, whatever order they race in.
+//!
+//! The map of handles is the manager's only per-key map: metrics snapshots walk it, and the
+//! names it is keyed by are the handles' own (a component's name is shared by its operations).
 
 use super::{HandleRef, RetryManager};
 use crate::call::{BreakerClaim, CallSpec, OperationHandle, PolicyCache, GUARDED_SPEC};
-use crate::fxhash::FxHashMap;
-use crate::policy::resolve;
+use crate::fxhash::{FxHashMap, FxHashSet};
+use crate::metrics::OperationMetrics;
+use crate::policy::{resolve, CallOverrides};
+use std::borrow::Borrow;
+use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 /// Every operation's handle, by component then operation (so that a look-up borrows the names).
-pub(super) type Handles = FxHashMap<String, FxHashMap<String, Arc<OperationHandle>>>;
+pub(super) type Handles = FxHashMap<Arc<str>, FxHashSet<ByName>>;
+
+/// A handle in its component's set, found by its operation's name: the set needs no key of its
+/// own (8 bytes a slot, not 24).
+pub(super) struct ByName(pub(super) Arc<OperationHandle>);
+
+impl Borrow<str> for ByName {
+    fn borrow(&self) -> &str {
+        &self.0.operation
+    }
+}
+
+// Hashed and compared as the name is, as `Borrow` requires.
+impl Hash for ByName {
+    fn hash<H: Hasher>(&self, state: &mut H) {
+        self.0.operation.hash(state);
+    }
+}
+
+impl PartialEq for ByName {
+    fn eq(&self, other: &Self) -> bool {
+        self.0.operation == other.0.operation
+    }
+}
+
+impl Eq for ByName {}
+
+/// The breaker settings claimed by call sites, for the operations that have a claim; kept
+/// under the manager's configuration lock.
+pub(super) type Claims = FxHashMap<Arc<str>, FxHashMap<Arc<str>, BreakerClaim>>;
+
+/// The handle of (component, operation) in `map`.
+pub(super) fn find<'m>(
+    map: &'m Handles,
+    component: &str,
+    operation: &str,
+) -> Option<&'m Arc<OperationHandle>> {
+    map.get(component)
+        .and_then(|ops| ops.get(operation))
+        .map(|h| &h.0)
+}
 
 impl RetryManager {
     /// The handle of (component, operation), created on first use. `guarded`: the caller goes
@@ -26,12 +72,7 @@ impl RetryManager {
         operation: &str,
         guarded: bool,
     ) -> Arc<OperationHandle> {
-        if let Some(h) = self
-            .handles
-            .read()
-            .get(component)
-            .and_then(|ops| ops.get(operation))
-        {
+        if let Some(h) = find(&self.handles.read(), component, operation) {
             if h.registered || !guarded {
                 return Arc::clone(h);
             }
@@ -46,57 +87,75 @@ impl RetryManager {
         operation: &str,
         guarded: bool,
     ) -> Arc<OperationHandle> {
-        let _configuring = self.configuring.lock();
-        let mut map = self.handles.write();
-        let existing = map.get(component).and_then(|ops| ops.get(operation));
-        if let Some(h) = existing {
-            if h.registered || !guarded {
-                return Arc::clone(h); // made by another thread since the look-up
+        // Every creation holds the configuration lock, so nothing else creates meanwhile; the
+        // map's write lock is taken only to insert (and evict), so breaker listeners, which read
+        // the map, never run while this thread holds it.
+        let mut claims = self.configuring.lock();
+        let (existing, component_name, budget) = {
+            let map = self.handles.read();
+            let existing = find(&map, component, operation).cloned();
+            if let Some(h) = &existing {
+                if h.registered || !guarded {
+                    return Arc::clone(h); // made by another thread since the look-up
+                }
             }
-        }
-        // One budget per component: shared with the component's other operations.
-        let budget = map
-            .get(component)
-            .and_then(|ops| ops.values().next())
-            .map_or_else(Default::default, |h| Arc::clone(&h.budget));
+            match map.get_key_value(component) {
+                // One budget per component: shared with the component's other operations.
+                Some((name, ops)) => (
+                    existing,
+                    Arc::clone(name),
+                    ops.iter()
+                        .next()
+                        .map_or_else(Default::default, |h| Arc::clone(&h.0.budget)),
+                ),
+                None => (existing, Arc::from(component), Default::default()),
+            }
+        };
         let handle = match existing {
-            // Called without a breaker so far: the same metrics and claim, now with a breaker.
+            // Called without a breaker so far: the same metrics, now with a breaker.
             Some(unguarded) => OperationHandle {
                 breaker: self.registry.get_breaker(component, operation),
                 registered: true,
-                policy_cache: Arc::new(PolicyCache::for_spec(&GUARDED_SPEC)),
-                ..OperationHandle::clone(unguarded)
+                policy_cache: PolicyCache::for_spec(&GUARDED_SPEC),
+                ..OperationHandle::clone(&unguarded)
             },
-            None => OperationHandle {
-                component: component.into(),
-                operation: operation.into(),
-                breaker: if guarded {
-                    self.registry.get_breaker(component, operation)
-                } else {
-                    self.registry.detached_breaker(component, operation)
-                },
-                registered: guarded,
-                metrics: self.metrics.get(component, operation),
-                policy_cache: Arc::new(PolicyCache::for_spec(&GUARDED_SPEC)),
-                claim: Arc::new(BreakerClaim::default()),
-                budget,
-            },
+            None => {
+                // A claim left by a call site of an evicted operation of this name is not this
+                // operation's.
+                if let Some(ops) = claims.get_mut(component) {
+                    ops.remove(operation);
+                }
+                OperationHandle {
+                    component: component_name,
+                    operation: operation.into(),
+                    breaker: if guarded {
+                        self.registry.get_breaker(component, operation)
+                    } else {
+                        self.registry.detached_breaker(component, operation)
+                    },
+                    registered: guarded,
+                    metrics: Arc::new(OperationMetrics::new(component, operation)),
+                    policy_cache: PolicyCache::for_spec(&GUARDED_SPEC),
+                    budget,
+                }
+            }
         };
         // A budget in the settings pays in from the operation's first call on.
         self.enable_budget(&handle, &GUARDED_SPEC);
         if guarded {
-            self.write_breaker_settings(&handle);
+            self.write_breaker_settings(&claims, &handle);
         }
         let handle = Arc::new(handle);
+        let mut map = self.handles.write();
         let replaced = map
-            .entry(component.to_owned())
+            .entry(Arc::clone(&handle.component))
             .or_default()
-            .insert(operation.to_owned(), Arc::clone(&handle))
+            .replace(ByName(Arc::clone(&handle)))
             .is_some();
         if !replaced {
             let count = self.operation_count.fetch_add(1, Ordering::Relaxed) + 1;
             if count > self.max_operations {
-                self.evict_idle(&mut map, &handle);
+                self.evict_idle(&mut map, &mut claims, &handle);
             }
         }
         handle
@@ -145,9 +204,9 @@ impl RetryManager {
 
     /// Evicts idle, unreferenced, closed and clean operations until the manager is a tenth
     /// under its cap (so that a sweep is paid once per many new keys), never `keep`. Called
-    /// with the configuration lock and the map's write lock held.
+    /// with the configuration lock (`claims`) and the map's write lock held.
     #[cold]
-    fn evict_idle(&self, map: &mut Handles, keep: &Arc<OperationHandle>) {
+    fn evict_idle(&self, map: &mut Handles, claims: &mut Claims, keep: &Arc<OperationHandle>) {
         let target = self.max_operations - self.max_operations / 10;
         let mut count = self.operation_count.load(Ordering::Relaxed);
         let mut evicted = 0u64;
@@ -155,7 +214,8 @@ impl RetryManager {
             if count <= target {
                 break;
             }
-            ops.retain(|operation, h| {
+            let mut component_claims = claims.get_mut(component);
+            ops.retain(|ByName(h)| {
                 if count <= target || Arc::ptr_eq(h, keep) || !self.evictable(h) {
                     return true;
                 }
@@ -163,16 +223,17 @@ impl RetryManager {
                 if !breaker_gone {
                     return true;
                 }
-                // The metrics go with the breaker; if something took a hold on them meanwhile,
-                // they stay known to the metrics registry only.
-                self.metrics
-                    .remove_if_unshared(component, operation, &h.metrics);
+                // The metrics and the claim go with the breaker.
+                if let Some(c) = component_claims.as_mut() {
+                    c.remove(&*h.operation);
+                }
                 count -= 1;
                 evicted += 1;
                 false
             });
         }
         map.retain(|_, ops| !ops.is_empty());
+        claims.retain(|_, ops| !ops.is_empty());
         self.operation_count.store(count, Ordering::Relaxed);
         self.evicted.fetch_add(evicted, Ordering::Relaxed);
         // A first sweep finds every operation busy (idle means "no call since the last look"),
@@ -189,10 +250,11 @@ impl RetryManager {
     }
 
     /// Held by nobody but the map (no call in flight, no call site, no `Operation`), its figures
-    /// held by the metrics registry only, and no call ended since the last look.
+    /// held by this handle only (not by a call site's copy), and no call ended since the last
+    /// look.
     fn evictable(&self, h: &Arc<OperationHandle>) -> bool {
         Arc::strong_count(h) == 1
-            && Arc::strong_count(&h.metrics) == 2
+            && Arc::strong_count(&h.metrics) == 1
             && h.metrics.idle_since_last_look()
     }
 
@@ -200,18 +262,21 @@ impl RetryManager {
         if !spec.policy.sets_breaker() {
             return;
         }
-        let _configuring = self.configuring.lock();
-        if handle
-            .claim
-            .offer(&spec.policy, &handle.component, &handle.operation)
-        {
-            self.write_breaker_settings(handle);
+        let mut claims = self.configuring.lock();
+        let first = claims
+            .entry(Arc::clone(&handle.component))
+            .or_default()
+            .entry(Arc::clone(&handle.operation))
+            .or_default()
+            .offer(&spec.policy, &handle.component, &handle.operation);
+        if first {
+            self.write_breaker_settings(&claims, handle);
         }
     }
 
     /// Sets `handle`'s breaker to the settings resolved as of now. Called with the
-    /// configuration lock held.
-    pub(super) fn write_breaker_settings(&self, handle: &OperationHandle) {
+    /// configuration lock (`claims`) held.
+    pub(super) fn write_breaker_settings(&self, claims: &Claims, handle: &OperationHandle) {
         if !handle.registered {
             return;
         }
@@ -220,7 +285,10 @@ impl RetryManager {
             &settings,
             &handle.component,
             &handle.operation,
-            handle.claim.overrides(),
+            claims
+                .get(&*handle.component)
+                .and_then(|ops| ops.get(&*handle.operation))
+                .map_or(&CallOverrides::GUARDED, BreakerClaim::overrides),
         )
         .repaired();
         handle.breaker.configure(&effective.breaker);

@@ -9,12 +9,10 @@
 #[cfg(feature = "metrics")]
 mod export;
 mod operation;
-mod registry;
 mod snapshot;
 mod table;
 
 pub(crate) use operation::OperationMetrics;
-pub(crate) use registry::MetricsRegistry;
 pub use snapshot::{MetricsSnapshot, OperationSnapshot};
 
 /// Buckets of the attempts-per-call histogram

@@ -11,10 +11,11 @@
 use super::snapshot::OperationSnapshot;
 use super::table::{Counters, HOT};
 use super::ATTEMPT_BUCKETS;
+use crate::fxhash::FxHashMap;
 use crate::{CircuitState, ErrorCategory};
 use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::OnceLock;
+use std::sync::LazyLock;
 use std::time::Duration;
 
 // Positions of the counters of a key.
@@ -50,12 +51,12 @@ fn state_index(state: CircuitState) -> usize {
     }
 }
 
-/// The figures of one (component, operation), shared by every call of it. Small (48 bytes):
-/// the counts live in the threads' tables, and what is rarely used is boxed on first use.
+/// The figures of one (component, operation), shared by every call of it. Small (16 bytes):
+/// the counts live in the threads' tables, and what few operations need (transitions, a reset)
+/// in a map beside them.
 #[derive(Debug)]
 pub(crate) struct OperationMetrics {
     counters: Counters,
-    rare: OnceLock<Box<Rare>>,
     /// Calls counted when the manager last looked for idle operations.
     calls_when_looked: AtomicU64,
     /// Boxed: the exported handles are a few hundred bytes, and most keys of a big manager
@@ -64,44 +65,48 @@ pub(crate) struct OperationMetrics {
     export: Box<super::export::Exporter>,
 }
 
-/// What most operations never need: made at the first breaker transition or reset.
-#[derive(Debug)]
+/// What most operations never need, by key number: made at an operation's first breaker
+/// transition or reset, dropped with the operation.
+#[derive(Debug, Default)]
 struct Rare {
     /// Breaker transitions by `from * 3 + to`. Not in the tables: a breaker changes state
     /// rarely, and under its own lock.
-    transitions: [AtomicU64; 9],
+    transitions: [u64; 9],
     /// What `reset` subtracts: other threads' counts cannot be zeroed from outside without
     /// losing their adds. `None` until the first reset.
-    baseline: Mutex<Option<[u64; COUNTERS]>>,
+    baseline: Option<[u64; COUNTERS]>,
 }
 
+/// Every operation's `Rare`, by key number. One lock for all: transitions and resets are rare,
+/// and a snapshot takes it once per operation.
+static RARE: LazyLock<Mutex<FxHashMap<u32, Rare>>> = LazyLock::new(Default::default);
+
 impl OperationMetrics {
-    fn rare(&self) -> &Rare {
-        self.rare.get_or_init(|| {
-            Box::new(Rare {
-                transitions: std::array::from_fn(|_| AtomicU64::new(0)),
-                baseline: Mutex::new(None),
-            })
-        })
-    }
-
-    fn transition_count(&self, index: usize) -> u64 {
-        self.rare
-            .get()
-            .map_or(0, |rare| rare.transitions[index].load(Ordering::Relaxed))
-    }
-
-    /// The counts since the last reset.
-    fn sum(&self) -> [u64; COUNTERS] {
+    /// The counts since the last reset, and the transitions.
+    fn sum(&self) -> ([u64; COUNTERS], [u64; 9]) {
         let mut total = self.counters.sum();
-        if let Some(baseline) = self.rare.get().and_then(|rare| *rare.baseline.lock()) {
+        let Some(rare) = RARE
+            .lock()
+            .get(&self.counters.slot())
+            .map(|r| (r.baseline, r.transitions))
+        else {
+            return (total, [0; 9]);
+        };
+        if let Some(baseline) = rare.0 {
             // Counts only grow, so the sum never falls below the baseline; a figure that had
             // saturated before the reset stays at zero after it.
             for (t, b) in total.iter_mut().zip(baseline.iter()) {
                 *t = t.saturating_sub(*b);
             }
         }
-        total
+        (total, rare.1)
+    }
+}
+
+impl Drop for OperationMetrics {
+    fn drop(&mut self) {
+        // Before the key's number is given back (when `counters` is dropped, after this).
+        RARE.lock().remove(&self.counters.slot());
     }
 }
 
@@ -113,7 +118,6 @@ impl OperationMetrics {
     pub(crate) fn new(component: &str, operation: &str) -> Self {
         OperationMetrics {
             counters: Counters::new(),
-            rare: OnceLock::new(),
             calls_when_looked: AtomicU64::new(0),
             #[cfg(feature = "metrics")]
             export: Box::new(super::export::Exporter::new(component, operation)),
@@ -175,12 +179,12 @@ impl OperationMetrics {
         to: CircuitState,
     ) {
         // The breaker logs the change itself (it may have no manager); this only counts it.
-        // Saturating like every other figure; `Err` (already at the top) leaves it there.
-        let _ = self.rare().transitions[state_index(from) * 3 + state_index(to)].fetch_update(
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-            |n| n.checked_add(1),
-        );
+        // Saturating like every other figure.
+        let mut rare = RARE.lock();
+        let n = &mut rare.entry(self.counters.slot()).or_default().transitions
+            [state_index(from) * 3 + state_index(to)];
+        *n = n.saturating_add(1);
+        drop(rare);
         #[cfg(feature = "metrics")]
         self.export.transition(component, operation, from, to);
     }
@@ -216,18 +220,17 @@ impl OperationMetrics {
 
     /// Sets every figure back to zero (exported counters are left alone: they only grow).
     pub(crate) fn reset(&self) {
-        let rare = self.rare();
-        // Under the baseline's lock: two resets at once leave the later sum as the baseline.
-        let mut baseline = rare.baseline.lock();
-        *baseline = Some(self.counters.sum());
-        for t in &rare.transitions {
-            t.store(0, Ordering::Relaxed);
-        }
+        // Summed under the lock: two resets at once leave the later sum as the baseline.
+        let mut rare = RARE.lock();
+        *rare.entry(self.counters.slot()).or_default() = Rare {
+            transitions: [0; 9],
+            baseline: Some(self.counters.sum()),
+        };
     }
 
     /// The figures as of now; exact once the threads that recorded them are joined.
     pub(crate) fn snapshot(&self) -> OperationSnapshot {
-        let c = self.sum();
+        let (c, transitions) = self.sum();
         let histogram = &c[HISTOGRAM..HISTOGRAM + ATTEMPT_BUCKETS];
         let calls = histogram
             .iter()
@@ -268,7 +271,7 @@ impl OperationMetrics {
                 .iter()
                 .flat_map(|from| STATES.iter().map(move |to| (*from, *to)))
                 .filter_map(|(from, to)| {
-                    let n = self.transition_count(state_index(from) * 3 + state_index(to));
+                    let n = transitions[state_index(from) * 3 + state_index(to)];
                     (n > 0).then(|| (format!("{}->{}", from.as_str(), to.as_str()), n))
                 })
                 .collect(),

@@ -181,6 +181,11 @@ impl Counters {
         Counters { slot }
     }
 
+    /// This key's number, unique among the keys alive.
+    pub(super) fn slot(&self) -> u32 {
+        self.slot
+    }
+
     /// Adds `n` to counter `index` in this thread's table: a plain load and store (this thread
     /// alone writes its table) once the thread's chunk for this key exists.
     #[inline(always)]
