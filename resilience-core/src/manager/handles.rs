@@ -15,6 +15,7 @@ use crate::fxhash::{FxHashMap, FxHashSet};
 use crate::metrics::OperationMetrics;
 use crate::policy::{resolve, CallOverrides};
 use std::borrow::Borrow;
+use std::cell::RefCell;
 use std::hash::{Hash, Hasher};
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
@@ -208,6 +209,8 @@ impl RetryManager {
     #[cold]
     fn evict_idle(&self, map: &mut Handles, claims: &mut Claims, keep: &Arc<OperationHandle>) {
         let target = self.max_operations - self.max_operations / 10;
+        // This thread's recent handles would keep their operations: see `Recent`.
+        forget_recent(self.id);
         let mut count = self.operation_count.load(Ordering::Relaxed);
         let mut evicted = 0u64;
         for (component, ops) in map.iter_mut() {
@@ -292,5 +295,235 @@ impl RetryManager {
         )
         .repaired();
         handle.breaker.configure(&effective.breaker);
+    }
+}
+
+/// How many handles a thread keeps for calls by name (a power of two).
+const RECENT: usize = 8;
+
+/// The guarded handles a thread used last for calls by name (`execute("c", "op", f)`), with the
+/// number of their manager: a call finds its operation here without the map's lock, hashing,
+/// or a shared reference count (an atomic add that threads calling one operation would take
+/// from each other), and runs with the handle borrowed from here. One place per name (chosen
+/// from the names' lengths and last bytes), so a look-up compares one entry, hit or miss.
+///
+/// Correct with eviction and with many managers: a handle here is held, and a held operation is
+/// never evicted nor replaced (only unguarded handles are replaced), so an entry is always its
+/// manager's current handle, and a call running with it keeps it from eviction as any held
+/// handle does. Entries are found by manager number and names, and a manager's number is never
+/// reused, so a dropped manager's entries are never found again (the manager clears them from
+/// its dropping thread; elsewhere they go as others take their places). The price: a thread
+/// keeps at most `RECENT` operations from eviction. The thread that evicts lets go of its own
+/// first, so a program calling by name from one thread keeps to its cap as before; each other
+/// thread can keep `RECENT` more.
+struct Recent {
+    entries: [Option<(u64, Arc<OperationHandle>)>; RECENT],
+}
+
+impl Recent {
+    /// Lets go of `manager`'s handles.
+    fn forget(&mut self, manager: u64) -> Vec<Arc<OperationHandle>> {
+        self.entries
+            .iter_mut()
+            .filter(|e| matches!(e, Some((id, _)) if *id == manager))
+            .filter_map(|e| e.take().map(|(_, h)| h))
+            .collect()
+    }
+
+    #[inline(always)]
+    fn find(
+        &self,
+        manager: u64,
+        component: &str,
+        operation: &str,
+    ) -> Option<&Arc<OperationHandle>> {
+        match &self.entries[place(component, operation)] {
+            Some((id, h))
+                if *id == manager
+                    && same_name(&h.operation, operation)
+                    && same_name(&h.component, component) =>
+            {
+                Some(h)
+            }
+            _ => None,
+        }
+    }
+
+    /// Keeps `handle` in its place; returns what was there, for the caller to drop once the
+    /// cache is no longer borrowed.
+    fn put(&mut self, manager: u64, handle: Arc<OperationHandle>) -> Option<Arc<OperationHandle>> {
+        let i = place(&handle.component, &handle.operation);
+        self.entries[i].replace((manager, handle)).map(|(_, h)| h)
+    }
+}
+
+/// The place of (component, operation) among a thread's recent handles: from the lengths and
+/// the operation's last byte (where names of one program usually differ), a few instructions.
+#[inline(always)]
+fn place(component: &str, operation: &str) -> usize {
+    let op = operation.as_bytes();
+    let last = usize::from(op.last().copied().unwrap_or(0));
+    (op.len() ^ last.wrapping_mul(5) ^ component.len().wrapping_mul(3)) % RECENT
+}
+
+/// `a == b`, compared a word at a time in line (the last word overlapping the one before):
+/// names are short, and a call to `memcmp` for each of them, or a loop over the bytes, was most
+/// of the cost of a look-up here.
+#[inline(always)]
+fn same_name(a: &str, b: &str) -> bool {
+    let (a, b) = (a.as_bytes(), b.as_bytes());
+    let n = a.len();
+    if n != b.len() {
+        return false;
+    }
+    if n >= 8 {
+        let word = |s: &[u8], i: usize| u64::from_ne_bytes(s[i..i + 8].try_into().expect("8"));
+        let mut i = 0;
+        while i + 8 < n {
+            if word(a, i) != word(b, i) {
+                return false;
+            }
+            i += 8;
+        }
+        word(a, n - 8) == word(b, n - 8)
+    } else if n >= 4 {
+        let word = |s: &[u8], i: usize| u32::from_ne_bytes(s[i..i + 4].try_into().expect("4"));
+        word(a, 0) == word(b, 0) && word(a, n - 4) == word(b, n - 4)
+    } else {
+        (0..n).all(|i| a[i] == b[i])
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::same_name;
+
+    #[test]
+    fn places_spread_and_stay_in_range() {
+        let names = [
+            "fetch_molecule",
+            "fetch_target",
+            "fetch_assay",
+            "search",
+            "a",
+            "b",
+            "ab",
+        ];
+        let places: std::collections::BTreeSet<usize> =
+            names.iter().map(|o| super::place("ChEMBL", o)).collect();
+        assert!(places.len() >= 4, "{places:?}");
+        assert!(places.iter().all(|p| *p < super::RECENT));
+        assert_eq!(super::place("", ""), super::place("", ""));
+    }
+
+    #[test]
+    fn same_name_is_string_equality() {
+        let names = [
+            "",
+            "a",
+            "b",
+            "ab",
+            "ba",
+            "abc",
+            "abd",
+            "abcd",
+            "abce",
+            "abcdefg",
+            "abcdefh",
+            "bbcdefg",
+            "abcdefgh",
+            "abcdefgi",
+            "bbcdefgh",
+            "abcdefghi",
+            "abcdefghj",
+            "bbcdefghi",
+            "fetch_molecule",
+            "fetch_moleculf",
+            "fetch_molecule_00042",
+            "fetch_molecule_00043",
+            "getch_molecule_00042",
+            "fetch_moxecule_00042",
+        ];
+        for a in names {
+            for b in names {
+                assert_eq!(same_name(a, b), a == b, "{a:?} {b:?}");
+            }
+        }
+    }
+}
+
+thread_local! {
+    static RECENT_HANDLES: RefCell<Recent> = const {
+        RefCell::new(Recent {
+            entries: [const { None }; RECENT],
+        })
+    };
+}
+
+/// Lets go of `manager`'s handles among this thread's recent ones. Not while a call by name of
+/// this thread runs (its handle is borrowed from them): they are then kept.
+pub(super) fn forget_recent(manager: u64) {
+    let forgotten = RECENT_HANDLES
+        .try_with(|recent| recent.try_borrow_mut().map(|mut r| r.forget(manager)).ok())
+        .ok()
+        .flatten();
+    // Dropped here, with the cache no longer borrowed.
+    drop(forgotten);
+}
+
+impl RetryManager {
+    /// Runs `run` with the guarded handle of (component, operation): borrowed from this thread's
+    /// recent ones when there, else looked up (and kept there).
+    #[inline(always)]
+    pub(super) fn with_recent<R>(
+        &self,
+        component: &str,
+        operation: &str,
+        run: impl FnOnce(&OperationHandle) -> R,
+    ) -> R {
+        let mut run = Some(run);
+        let ran = RECENT_HANDLES.try_with(|recent| {
+            // Shared: a call by name inside this one borrows too.
+            let recent = recent.try_borrow().ok()?;
+            let handle = recent.find(self.id, component, operation)?;
+            run.take().map(|run| run(handle))
+        });
+        match (ran, run) {
+            (Ok(Some(out)), _) => out,
+            (_, Some(run)) => run(&self.recent_miss(component, operation)),
+            // `run` was taken only to run, and then `ran` holds its output.
+            (_, None) => unreachable!("a call by name ran and returned nothing"),
+        }
+    }
+
+    /// The guarded handle of (component, operation), shared: for calls that may outlive this
+    /// thread's turn (async ones), which cannot borrow it from the thread's recent ones.
+    pub(super) fn shared_handle(&self, component: &str, operation: &str) -> Arc<OperationHandle> {
+        let found = RECENT_HANDLES
+            .try_with(|recent| {
+                let recent = recent.try_borrow().ok()?;
+                recent.find(self.id, component, operation).map(Arc::clone)
+            })
+            .ok()
+            .flatten();
+        found.unwrap_or_else(|| self.recent_miss(component, operation))
+    }
+
+    /// Looks the handle up in the map and keeps it among this thread's recent ones (unless a
+    /// call by name of this thread is running: they are borrowed then).
+    #[cold]
+    #[inline(never)]
+    fn recent_miss(&self, component: &str, operation: &str) -> Arc<OperationHandle> {
+        let handle = self.handle(component, operation, true);
+        let replaced = RECENT_HANDLES
+            .try_with(|recent| {
+                let mut recent = recent.try_borrow_mut().ok()?;
+                recent.put(self.id, Arc::clone(&handle))
+            })
+            .ok()
+            .flatten();
+        // Dropped here, with the cache no longer borrowed.
+        drop(replaced);
+        handle
     }
 }

@@ -169,9 +169,12 @@ impl RetryManager {
         F: FnMut() -> Result<T, E>,
         E: Classify + From<CircuitOpenError>,
     {
-        let handle = self.handle(component, operation, true);
-        let call = CallState::new(&self.engine, &handle, &GUARDED_SPEC);
-        run_blocking(call, admit_guarded, &NoJudge, f)
+        // With a handle borrowed from this thread's recent ones: no lock, no hashing, no
+        // shared count.
+        self.with_recent(component, operation, |handle| {
+            let call = CallState::new(&self.engine, handle, &GUARDED_SPEC);
+            run_blocking(call, admit_guarded, &NoJudge, f)
+        })
     }
 
     /// The async form of [`execute`](Self::execute): `f` makes a new future per attempt. The
@@ -197,8 +200,10 @@ impl RetryManager {
         Fut: Future<Output = Result<T, E>>,
         E: Classify + From<CircuitOpenError>,
     {
-        // Not through `call(..)`: its spec would be copied into this future for nothing.
-        let handle = self.handle(component, operation, true);
+        // Not through `call(..)`: its spec would be copied into this future for nothing. Found
+        // among this thread's recent handles, but shared, not taken: the future may be
+        // pending while other calls on this thread want the same operation.
+        let handle = self.shared_handle(component, operation);
         let call = CallState::new(&self.engine, &handle, &GUARDED_SPEC);
         run_async(call, admit_guarded, &NoJudge, f).await
     }
@@ -403,6 +408,7 @@ impl RetryManager {
 
 impl Drop for RetryManager {
     fn drop(&mut self) {
+        handles::forget_recent(self.id);
         self.registry.remove_listener(self.listener);
     }
 }

@@ -189,20 +189,22 @@ impl OperationMetrics {
         self.export.transition(component, operation, from, to);
     }
 
-    #[inline]
+    #[inline(always)]
     fn record_attempts(&self, attempts: u32) {
-        let attempts = attempts as usize;
-        // One comparison for 1..=ATTEMPT_BUCKETS (0 wraps around to a huge value).
-        if attempts.wrapping_sub(1) < ATTEMPT_BUCKETS {
-            self.counters.add(HISTOGRAM + attempts - 1, 1);
+        if attempts == 1 {
+            // The hot path: the table's hot counter, known here, so the add is inlined whole.
+            self.counters.add(HOT, 1);
         } else {
-            self.record_unusual_attempts(attempts);
+            self.record_other_attempts(attempts as usize);
         }
     }
 
-    #[cold]
-    fn record_unusual_attempts(&self, attempts: usize) {
-        if attempts == 0 {
+    /// Out of line: the success path's code stays small.
+    #[inline(never)]
+    fn record_other_attempts(&self, attempts: usize) {
+        if (2..=ATTEMPT_BUCKETS).contains(&attempts) {
+            self.counters.add(HISTOGRAM + attempts - 1, 1);
+        } else if attempts == 0 {
             self.counters.add(UNATTEMPTED, 1);
         } else {
             self.counters.add(HISTOGRAM + ATTEMPT_BUCKETS - 1, 1);
