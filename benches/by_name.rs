@@ -10,7 +10,7 @@
 mod common;
 
 use common::op;
-use criterion::{criterion_group, criterion_main, Criterion};
+use criterion::{criterion_group, Criterion};
 use resilience_core::RetryManager;
 use std::hint::black_box;
 

@@ -58,8 +58,8 @@ fn call_every_key(manager: &RetryManager, names: &[String]) {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; `cargo test --benches` runs this too, at a tenth of the size
-    // would be no measurement at all, so it runs in full either way (about a second).
+    // Runs in full however it is started (about a second): fewer keys would change the maps'
+    // share per key.
     let names: Vec<String> = (0..KEYS)
         .map(|i| format!("fetch_molecule_{i:05}"))
         .collect();
@@ -90,6 +90,9 @@ fn main() {
     println!("memory per key at {KEYS} keys (names like fetch_molecule_00042):");
     println!("  manager, every key called from one thread: {one_thread} bytes");
     println!("    of which the breaker (a bare registry with the same keys): {breaker} bytes");
-    println!("    the rest (handle, metrics, the map): {} bytes", one_thread - breaker);
+    println!(
+        "    the rest (handle, metrics, the map): {} bytes",
+        one_thread - breaker
+    );
     println!("  a second thread calling every key adds: {second_thread} bytes");
 }

@@ -59,8 +59,11 @@ pub(crate) struct PolicyCache {
     spec: usize,
     /// The policy and the settings generation it was resolved at. Boxed: 8 bytes in every
     /// handle (a manager has one per key) until the first failure needs a policy.
-    resolved: Mutex<Option<Box<(u64, Arc<Policy>)>>>,
+    resolved: Mutex<Option<Box<Resolved>>>,
 }
+
+/// A resolved policy and the settings generation it was resolved at.
+type Resolved = (u64, Arc<Policy>);
 
 /// A copy starts empty, for the same spec: a cache, not state.
 impl Clone for PolicyCache {
