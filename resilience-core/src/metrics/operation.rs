@@ -51,9 +51,9 @@ fn state_index(state: CircuitState) -> usize {
     }
 }
 
-/// The figures of one (component, operation), shared by every call of it. Small (16 bytes):
-/// the counts live in the threads' tables, and what few operations need (transitions, a reset)
-/// in a map beside them.
+/// The figures of one (component, operation), shared by every call of it. Small (16 bytes, 24
+/// with the `metrics` feature): the counts live in the threads' tables, and what few operations
+/// need (transitions, a reset) in a map beside them.
 #[derive(Debug)]
 pub(crate) struct OperationMetrics {
     counters: Counters,
@@ -284,6 +284,12 @@ impl OperationMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_operation_s_figures_are_16_bytes_beside_the_tables() {
+        let exported = if cfg!(feature = "metrics") { 8 } else { 0 };
+        assert_eq!(std::mem::size_of::<OperationMetrics>(), 16 + exported);
+    }
 
     #[test]
     fn first_try_successes_fill_the_first_bucket_only() {
