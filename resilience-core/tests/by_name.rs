@@ -68,11 +68,13 @@ fn an_evicted_operation_called_again_starts_anew() {
 
 #[test]
 fn an_operation_called_by_name_on_another_thread_is_evicted_once_that_thread_lets_go() {
-    let m = RetryManager::builder().max_operations(10).build().unwrap();
-    // That thread ends, and with it its recent handles.
-    std::thread::scope(|s| {
-        s.spawn(|| ok(&m, "tenant", "elsewhere"));
-    });
+    let m = std::sync::Arc::new(RetryManager::builder().max_operations(10).build().unwrap());
+    // That thread ends, and with it its recent handles. Joined, not scoped: a scope may end
+    // before the thread's thread-locals are dropped.
+    let other = std::sync::Arc::clone(&m);
+    std::thread::spawn(move || ok(&other, "tenant", "elsewhere"))
+        .join()
+        .unwrap();
     for id in 0..200 {
         ok(&m, "tenant", &id.to_string());
     }

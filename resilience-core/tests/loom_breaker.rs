@@ -28,6 +28,7 @@
 //!   same lock), with one table and the shared one. Zeroing a dropped key's entries before its
 //!   number is reused is not modelled: nothing counts for a dropped key, and the new key's
 //!   counting threads reach it through the slot allocator's lock.
+//!
 //! When those lines change, these copies must change with them.
 //!
 //! Without `--cfg loom` this file is empty. The file uses loom and nothing of resilience-core,
