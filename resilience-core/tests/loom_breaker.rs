@@ -1,10 +1,10 @@
 //! loom models of the lock-free parts (issue 10): the breaker's state word and its permits, and
-//! the per-thread metric shards.
+//! the per-thread metric tables.
 //!
 //! **These are models, not the shipped code.** loom explores interleavings (and the values a
 //! relaxed or acquire load may return) only of operations on its own `loom::sync` atomics and
-//! mutexes; the breaker uses `std` atomics and a `parking_lot` mutex, and the shards a `std`
-//! atomic bit set and thread-locals, which loom cannot see. Swapping them behind `cfg(loom)`
+//! mutexes; the breaker uses `std` atomics and a `parking_lot` mutex, and the metric tables
+//! `std` atomics, `parking_lot` mutexes and thread-locals, which loom cannot see. Swapping them behind `cfg(loom)`
 //! inside the library would put model plumbing into the hot path's source, so each model below
 //! restates the exact protocol, the same loads, stores, orderings and lock scopes, with loom's
 //! types. They mirror, at commit 5864f7e:
@@ -21,10 +21,13 @@
 //!   (a result of an older epoch, or of a lease no longer held, counts for nothing), `on_success`,
 //!   `on_failure`, `on_release`, `reset` (l. 110-281), with time left out: an open breaker is
 //!   either not yet due or due at once (a zero open timeout), and leases then never run out.
-//! - `resilience-core/src/metrics/shard.rs`: `Sharded::add` (l. 39: the owned shard's plain
-//!   `Relaxed` load and store, the shared shard's `fetch_add`), `raw_sum` (l. 64), `claim_slot`
-//!   (l. 140: `Acquire` load, `AcqRel` compare-exchange) and `Slot::drop` (l. 116: `Release`
-//!   `fetch_and`), with one owned shard and the shared one.
+//! - `resilience-core/src/metrics/table.rs`: `add_owned` (a table's owner adds with a plain
+//!   `Relaxed` load and store), `add_shared` (the shared table's compare-and-swap), `sum` (every
+//!   table's entries, `Relaxed` loads), and a table's hand-over from a thread that ended to the
+//!   next (`Owner::drop` pushes it on `SPARE` under its lock, `adopt_table` pops it under the
+//!   same lock), with one table and the shared one. Zeroing a dropped key's entries before its
+//!   number is reused is not modelled: nothing counts for a dropped key, and the new key's
+//!   counting threads reach it through the slot allocator's lock.
 //!
 //! When those lines change, these copies must change with them.
 //!
@@ -294,94 +297,96 @@ mod breaker {
     }
 }
 
-/// The per-thread metric shards, with one owned shard (slot 0) and the shared one (slot 1).
-mod shards {
-    use loom::sync::atomic::{AtomicU64, Ordering};
+/// The per-thread metric tables: one table that threads take over from one another, and the
+/// shared one.
+mod tables {
+    use loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+    use loom::sync::Mutex;
 
-    pub const OWNED: usize = 1;
-    const SHARED: usize = OWNED;
+    const TABLES: usize = 1;
     pub const N: usize = 2;
 
-    /// The orderings of the slot hand-over; the negative control weakens them.
-    #[derive(Clone, Copy)]
-    pub struct Orderings {
-        pub claim_load: Ordering,
-        pub claim_cas: Ordering,
-        pub claim_cas_failure: Ordering,
-        pub give_back: Ordering,
+    /// How an ended thread's table reaches the next thread: as shipped, or (the negative
+    /// control) through a relaxed atomic instead of the lock.
+    #[derive(Clone, Copy, PartialEq)]
+    pub enum HandOver {
+        Locked,
+        Relaxed,
     }
 
-    pub const SHIPPED: Orderings = Orderings {
-        claim_load: Ordering::Acquire,
-        claim_cas: Ordering::AcqRel,
-        claim_cas_failure: Ordering::Acquire,
-        give_back: Ordering::Release,
-    };
-
     pub struct Counters {
-        /// The `OWNED` bit set (a static in `shard.rs`).
-        owned: AtomicU64,
-        shards: [[AtomicU64; N]; OWNED + 1],
-        orderings: Orderings,
+        tables: [[AtomicU64; N]; TABLES],
+        shared: [AtomicU64; N],
+        /// `SPARE` (a static in `table.rs`).
+        spare: Mutex<Vec<usize>>,
+        /// The negative control's spare table: its number plus one, or 0.
+        spare_relaxed: AtomicUsize,
+        /// Tables made so far (`TABLES`, a static under its lock in `table.rs`).
+        made: Mutex<usize>,
+        hand_over: HandOver,
     }
 
     impl Counters {
-        pub fn new(orderings: Orderings) -> Self {
+        pub fn new(hand_over: HandOver) -> Self {
             Counters {
-                owned: AtomicU64::new(0),
-                shards: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
-                orderings,
+                tables: std::array::from_fn(|_| std::array::from_fn(|_| AtomicU64::new(0))),
+                shared: std::array::from_fn(|_| AtomicU64::new(0)),
+                spare: Mutex::new(Vec::new()),
+                spare_relaxed: AtomicUsize::new(0),
+                made: Mutex::new(0),
+                hand_over,
             }
         }
 
-        /// `claim_slot`: the first free owned slot, or the shared shard.
-        pub fn claim(&self) -> usize {
-            let o = self.orderings;
-            let all = (1u64 << OWNED) - 1;
-            let mut taken = self.owned.load(o.claim_load);
-            loop {
-                let free = all & !taken;
-                if free == 0 {
-                    return SHARED;
+        /// `adopt_table`: a spare table, or a new one; `None` when all are taken (the model's
+        /// stand-in for a thread being torn down, which counts in the shared table).
+        pub fn adopt(&self) -> Option<usize> {
+            let spare = match self.hand_over {
+                HandOver::Locked => self.spare.lock().unwrap().pop(),
+                HandOver::Relaxed => self.spare_relaxed.swap(0, Ordering::Relaxed).checked_sub(1),
+            };
+            spare.or_else(|| {
+                let mut made = self.made.lock().unwrap();
+                (*made < TABLES).then(|| {
+                    *made += 1;
+                    *made - 1
+                })
+            })
+        }
+
+        /// `Owner::drop`, when the thread ends.
+        pub fn give_back(&self, table: usize) {
+            match self.hand_over {
+                HandOver::Locked => self.spare.lock().unwrap().push(table),
+                HandOver::Relaxed => self.spare_relaxed.store(table + 1, Ordering::Relaxed),
+            }
+        }
+
+        /// `add_owned` by the table's owner, or `add_shared` without a table.
+        pub fn add(&self, table: Option<usize>, index: usize, n: u64) {
+            match table {
+                Some(t) => {
+                    let counter = &self.tables[t][index];
+                    counter.store(
+                        counter.load(Ordering::Relaxed).wrapping_add(n),
+                        Ordering::Relaxed,
+                    );
                 }
-                let bit = free.trailing_zeros() as usize;
-                match self.owned.compare_exchange_weak(
-                    taken,
-                    taken | (1 << bit),
-                    o.claim_cas,
-                    o.claim_cas_failure,
-                ) {
-                    Ok(_) => return bit,
-                    Err(now) => taken = now,
+                None => {
+                    let _ = self.shared[index].fetch_update(
+                        Ordering::Relaxed,
+                        Ordering::Relaxed,
+                        |c| Some(c.wrapping_add(n)),
+                    );
                 }
             }
         }
 
-        /// `Slot::drop`, when the thread ends.
-        pub fn give_back(&self, slot: usize) {
-            if slot < OWNED {
-                self.owned.fetch_and(!(1 << slot), self.orderings.give_back);
-            }
-        }
-
-        /// `Sharded::add` from a thread holding `slot`.
-        pub fn add(&self, slot: usize, index: usize, n: u64) {
-            if slot < OWNED {
-                let counter = &self.shards[slot][index];
-                counter.store(
-                    counter.load(Ordering::Relaxed).wrapping_add(n),
-                    Ordering::Relaxed,
-                );
-            } else {
-                self.shards[SHARED][index].fetch_add(n, Ordering::Relaxed);
-            }
-        }
-
-        /// `Sharded::raw_sum`.
+        /// `Counters::sum`.
         pub fn sum(&self) -> [u64; N] {
             let mut total = [0u64; N];
-            for shard in &self.shards {
-                for (t, c) in total.iter_mut().zip(shard) {
+            for table in self.tables.iter().chain(std::iter::once(&self.shared)) {
+                for (t, c) in total.iter_mut().zip(table) {
                     *t = t.wrapping_add(c.load(Ordering::Relaxed));
                 }
             }
@@ -697,28 +702,32 @@ fn a_half_open_permit_is_always_returned() {
     }
 }
 
-/// Two writer threads count `adds` through the shards (one gets the owned shard, the other the
-/// shared one, or the owned one after the first gave it back) while the main thread takes
-/// `snapshots` snapshots. A snapshot never shows more than was added nor goes backwards, and
-/// once the writers are joined it shows every count (no add lost in a hand-over of the owned
-/// shard). Split in two models below: one model doing both at once takes minutes.
-fn shards_model(orderings: shards::Orderings, adds: &'static [(usize, u64)], snapshots: usize) {
-    use shards::{Counters, N};
+/// Two writer threads count `adds` through the tables (one at most owns the table at once; a
+/// thread that ends gives it to one that starts, and a thread that finds none counts in the
+/// shared table) while the main thread takes `snapshots` snapshots. A snapshot never shows
+/// more than was added nor goes backwards, and once the writers are joined it shows every count
+/// (no add lost in a hand-over). Split in two models below: one model doing both at once takes
+/// minutes.
+fn tables_model(hand_over: tables::HandOver, adds: &'static [(usize, u64)], snapshots: usize) {
+    use tables::{Counters, N};
+    const WRITERS: u64 = 2;
     let mut total = [0u64; N];
     for (index, n) in adds {
-        total[*index] += 2 * n;
+        total[*index] += WRITERS * n;
     }
     loom::model(move || {
-        let counters = Arc::new(Counters::new(orderings));
-        let writers: Vec<_> = (0..2)
+        let counters = Arc::new(Counters::new(hand_over));
+        let writers: Vec<_> = (0..WRITERS)
             .map(|_| {
                 let counters = Arc::clone(&counters);
                 thread::spawn(move || {
-                    let slot = counters.claim();
+                    let table = counters.adopt();
                     for (index, n) in adds {
-                        counters.add(slot, *index, *n);
+                        counters.add(table, *index, *n);
                     }
-                    counters.give_back(slot);
+                    if let Some(t) = table {
+                        counters.give_back(t);
+                    }
                 })
             })
             .collect();
@@ -738,29 +747,22 @@ fn shards_model(orderings: shards::Orderings, adds: &'static [(usize, u64)], sna
     });
 }
 
-/// Both writers count into two counters; one snapshot is taken while they run.
+/// The writers count into two counters; one snapshot is taken while they run.
 #[test]
 fn no_count_is_lost_once_writers_are_done() {
-    shards_model(shards::SHIPPED, &[(0, 1), (1, 10)], 1);
+    tables_model(tables::HandOver::Locked, &[(0, 1), (1, 10)], 1);
 }
 
-/// Snapshots taken one after the other while both writers count never go backwards.
+/// Snapshots taken one after the other while the writers count never go backwards.
 #[test]
 fn snapshots_never_go_backwards() {
-    shards_model(shards::SHIPPED, &[(0, 1)], 2);
+    tables_model(tables::HandOver::Locked, &[(0, 1)], 2);
 }
 
-/// The shard model has teeth: hand the owned shard over with relaxed orderings and the next
-/// owner may read a stale counter and overwrite the previous owner's adds.
+/// The table model has teeth: hand a table over through a relaxed atomic instead of the lock,
+/// and the next owner may read a stale counter and overwrite the previous owner's adds.
 #[test]
 #[should_panic(expected = "a count was lost")]
 fn negative_control_relaxed_hand_over_loses_counts() {
-    use loom::sync::atomic::Ordering::Relaxed;
-    let relaxed = shards::Orderings {
-        claim_load: Relaxed,
-        claim_cas: Relaxed,
-        claim_cas_failure: Relaxed,
-        give_back: Relaxed,
-    };
-    shards_model(relaxed, &[(0, 1)], 0);
+    tables_model(tables::HandOver::Relaxed, &[(0, 1)], 0);
 }

@@ -20,6 +20,9 @@ pub(crate) struct Policy {
 /// The breaker and metrics of one (component, operation), held by call sites so that a call
 /// needs no map look-up. Cheap to clone: a `#[retry]` site keeps a copy inline in its `static`,
 /// one pointer away from the breaker's state word.
+///
+/// A manager keeps one per key, so its size is part of every key's cost: 88 bytes. The breaker
+/// settings claimed by a call site are kept by the manager (few operations have them), not here.
 #[doc(hidden)]
 #[derive(Clone, Debug)]
 pub struct OperationHandle {
@@ -31,9 +34,8 @@ pub struct OperationHandle {
     pub(crate) registered: bool,
     pub(crate) metrics: Arc<OperationMetrics>,
     /// The settings last resolved for calls with one particular spec (see [`PolicyCache`]).
-    pub(crate) policy_cache: Arc<PolicyCache>,
-    /// Whose breaker settings the breaker runs with; shared by every copy of the handle.
-    pub(crate) claim: Arc<BreakerClaim>,
+    /// Each copy of the handle has its own (a copy is made for another spec).
+    pub(crate) policy_cache: PolicyCache,
     /// The retry budget of the operation's component, shared with its other operations.
     pub(crate) budget: Arc<ComponentBudget>,
 }
@@ -42,7 +44,7 @@ impl OperationHandle {
     /// A copy of this handle whose policy cache serves calls made with `spec`.
     pub(crate) fn for_spec(&self, spec: &CallSpec) -> OperationHandle {
         OperationHandle {
-            policy_cache: Arc::new(PolicyCache::for_spec(spec)),
+            policy_cache: PolicyCache::for_spec(spec),
             ..self.clone()
         }
     }
@@ -55,7 +57,22 @@ pub(crate) struct PolicyCache {
     /// The spec the cached policy was resolved for, by address (specs of call sites are
     /// statics; the address only identifies, it is never read through).
     spec: usize,
-    resolved: Mutex<Option<(u64, Arc<Policy>)>>,
+    /// The policy and the settings generation it was resolved at. Boxed: 8 bytes in every
+    /// handle (a manager has one per key) until the first failure needs a policy.
+    resolved: Mutex<Option<Box<Resolved>>>,
+}
+
+/// A resolved policy and the settings generation it was resolved at.
+type Resolved = (u64, Arc<Policy>);
+
+/// A copy starts empty, for the same spec: a cache, not state.
+impl Clone for PolicyCache {
+    fn clone(&self) -> Self {
+        PolicyCache {
+            spec: self.spec,
+            resolved: Mutex::new(None),
+        }
+    }
 }
 
 impl PolicyCache {
@@ -78,19 +95,24 @@ impl PolicyCache {
             return None;
         }
         let mut slot = self.resolved.lock();
-        match &*slot {
-            Some((cached_at, policy)) if *cached_at == generation => Some(Arc::clone(policy)),
-            _ => {
+        match &mut *slot {
+            Some(cached) if cached.0 == generation => Some(Arc::clone(&cached.1)),
+            Some(cached) => {
                 let policy = resolve();
-                *slot = Some((generation, Arc::clone(&policy)));
+                **cached = (generation, Arc::clone(&policy));
+                Some(policy)
+            }
+            None => {
+                let policy = resolve();
+                *slot = Some(Box::new((generation, Arc::clone(&policy))));
                 Some(policy)
             }
         }
     }
 }
 
-/// The breaker settings given by call sites for one operation. A breaker has one set of
-/// settings, so when two sites give one operation different `circuit_breaker(...)` values, the
+/// The breaker settings given by call sites for one operation, kept by the manager for the
+/// operations that have them. A breaker has one set of settings, so when two sites give one operation different `circuit_breaker(...)` values, the
 /// first site that runs keeps them and the other is told once, in the log.
 #[derive(Debug, Default)]
 pub(crate) struct BreakerClaim {
@@ -128,5 +150,16 @@ impl BreakerClaim {
         self.claimed
             .get()
             .map_or(&CallOverrides::GUARDED, |claimed| claimed)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handle_is_88_bytes() {
+        // A manager keeps one per key: its size is part of DESIGN.md's budget of 512 bytes.
+        assert_eq!(std::mem::size_of::<OperationHandle>(), 88);
     }
 }

@@ -15,15 +15,15 @@ pub use site::{engine, HandleRef, Site};
 
 use crate::breaker::ListenerId;
 use crate::call::{
-    admit_guarded, run_async, run_blocking, CallSpec, CallState, Engine, GUARDED_SPEC,
+    admit_guarded, run_async, run_blocking, CallSpec, CallState, Engine, OperationHandle,
+    GUARDED_SPEC,
 };
-use crate::metrics::MetricsRegistry;
-use crate::policy::{Document, Settings};
+use crate::policy::{key, Document, Settings};
 use crate::{
     CircuitBreakerRegistry, CircuitBreakerStatus, CircuitOpenError, Classify, ConfigError,
     MetricsSnapshot, NoJudge, OperationSnapshot, RetryConfig,
 };
-use handles::Handles;
+use handles::{find, Claims, Handles};
 use parking_lot::{Mutex, RwLock};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -51,10 +51,12 @@ pub struct RetryManager {
     id: u64,
     engine: Engine,
     registry: Arc<CircuitBreakerRegistry>,
-    metrics: Arc<MetricsRegistry>,
-    handles: RwLock<Handles>,
-    /// Serializes configuration and breaker settings; see the `handles` module.
-    configuring: Mutex<()>,
+    /// Every operation's handle (and through it, its figures). Shared with this manager's
+    /// listener on the registry, which counts breaker transitions in the figures.
+    handles: Arc<RwLock<Handles>>,
+    /// Serializes configuration and breaker settings, and keeps the breaker settings claimed
+    /// by call sites; see the `handles` module.
+    configuring: Mutex<Claims>,
     /// The cap on operations this manager keeps; see [`RetryManagerBuilder::max_operations`].
     max_operations: usize,
     /// Operations in `handles`.
@@ -97,25 +99,28 @@ impl RetryManager {
         max_operations: usize,
     ) -> RetryManager {
         static NEXT_ID: AtomicU64 = AtomicU64::new(1);
-        let metrics = Arc::new(MetricsRegistry::default());
+        let handles: Arc<RwLock<Handles>> = Arc::default();
         // Breaker transitions are counted in this manager's figures. Weak: a delivery already
         // under way when the manager is dropped may still call the listener once.
-        let transitions_to = Arc::downgrade(&metrics);
+        let transitions_to = Arc::downgrade(&handles);
         let listener = registry.add_listener(Arc::new(move |change| {
-            if let Some(op) = transitions_to
-                .upgrade()
-                .and_then(|m| m.find(change.service, change.operation))
-            {
-                op.record_transition(change.from, change.to);
+            let Some(handles) = transitions_to.upgrade() else {
+                return;
+            };
+            // Recursive: a delivery from a thread that holds a read lock on the map (a
+            // configuration writing breaker settings) must not queue behind a waiting writer.
+            let metrics = find(&handles.read_recursive(), change.service, change.operation)
+                .map(|h| Arc::clone(&h.metrics));
+            if let Some(m) = metrics {
+                m.record_transition(change.service, change.operation, change.from, change.to);
             }
         }));
         RetryManager {
             id: NEXT_ID.fetch_add(1, Ordering::Relaxed),
             engine,
             registry,
-            metrics,
-            handles: RwLock::new(Handles::default()),
-            configuring: Mutex::new(()),
+            handles,
+            configuring: Mutex::new(Claims::default()),
             max_operations,
             operation_count: AtomicUsize::new(0),
             evicted: AtomicU64::new(0),
@@ -164,9 +169,12 @@ impl RetryManager {
         F: FnMut() -> Result<T, E>,
         E: Classify + From<CircuitOpenError>,
     {
-        let handle = self.handle(component, operation, true);
-        let call = CallState::new(&self.engine, &handle, &GUARDED_SPEC);
-        run_blocking(call, admit_guarded, &NoJudge, f)
+        // With a handle borrowed from this thread's recent ones: no lock, no hashing, no
+        // shared count.
+        self.with_recent(component, operation, |handle| {
+            let call = CallState::new(&self.engine, handle, &GUARDED_SPEC);
+            run_blocking(call, admit_guarded, &NoJudge, f)
+        })
     }
 
     /// The async form of [`execute`](Self::execute): `f` makes a new future per attempt. The
@@ -192,8 +200,10 @@ impl RetryManager {
         Fut: Future<Output = Result<T, E>>,
         E: Classify + From<CircuitOpenError>,
     {
-        // Not through `call(..)`: its spec would be copied into this future for nothing.
-        let handle = self.handle(component, operation, true);
+        // Not through `call(..)`: its spec would be copied into this future for nothing. Found
+        // among this thread's recent handles, but shared, not taken: the future may be
+        // pending while other calls on this thread want the same operation.
+        let handle = self.shared_handle(component, operation);
         let call = CallState::new(&self.engine, &handle, &GUARDED_SPEC);
         run_async(call, admit_guarded, &NoJudge, f).await
     }
@@ -275,7 +285,23 @@ impl RetryManager {
     /// assert_eq!(json["api:get"]["calls"], 1);
     /// ```
     pub fn metrics(&self) -> MetricsSnapshot {
-        self.metrics.snapshot()
+        // The map's lock is held only to copy the handles: summing every operation's counts
+        // happens after, so the first call of a new operation never waits behind a snapshot.
+        let operations: Vec<(String, Arc<OperationHandle>)> = self
+            .handles
+            .read()
+            .iter()
+            .flat_map(|(c, ops)| {
+                ops.iter()
+                    .map(move |h| (key(c, &h.0.operation), Arc::clone(&h.0)))
+            })
+            .collect();
+        MetricsSnapshot {
+            operations: operations
+                .into_iter()
+                .map(|(key, h)| (key, h.metrics.snapshot()))
+                .collect(),
+        }
     }
 
     /// One operation's figures as of now; `None` until the operation is first called.
@@ -288,7 +314,9 @@ impl RetryManager {
     /// assert_eq!(manager.metrics_for("api", "get").unwrap().successes, 1);
     /// ```
     pub fn metrics_for(&self, component: &str, operation: &str) -> Option<OperationSnapshot> {
-        self.metrics.snapshot_of(component, operation)
+        let metrics =
+            find(&self.handles.read(), component, operation).map(|h| Arc::clone(&h.metrics));
+        metrics.map(|m| m.snapshot())
     }
 
     /// Sets every operation's figures back to zero (breakers are not touched). Counts made by
@@ -303,7 +331,11 @@ impl RetryManager {
     /// assert_eq!(manager.metrics_for("api", "get").unwrap().calls, 0);
     /// ```
     pub fn reset_metrics(&self) {
-        self.metrics.reset();
+        for ops in self.handles.read().values() {
+            for h in ops {
+                h.0.metrics.reset();
+            }
+        }
     }
 
     /// Applies settings from JSON, the original's `configure_from_dict`, with the same keys:
@@ -352,13 +384,13 @@ impl RetryManager {
         // Held from reading the settings to the last breaker written: two configurations
         // cannot lose one another's changes, and an operation used for the first time meanwhile
         // gets its breaker settings either from the new settings or from the walk below.
-        let _configuring = self.configuring.lock();
+        let claims = self.configuring.lock();
         let mut settings = Settings::clone(&self.engine.settings());
         document.apply_to(&mut settings)?;
         settings.validate()?;
         self.engine.replace_settings(settings);
-        for handle in self.handles.read().values().flat_map(|ops| ops.values()) {
-            self.write_breaker_settings(handle);
+        for handle in self.handles.read().values().flat_map(|ops| ops.iter()) {
+            self.write_breaker_settings(&claims, &handle.0);
         }
         Ok(())
     }
@@ -376,6 +408,7 @@ impl RetryManager {
 
 impl Drop for RetryManager {
     fn drop(&mut self) {
+        handles::forget_recent(self.id);
         self.registry.remove_listener(self.listener);
     }
 }

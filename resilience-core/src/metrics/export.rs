@@ -34,8 +34,6 @@ pub(crate) const BREAKER_TRANSITIONS_TOTAL: &str = "resilience_breaker_transitio
 
 /// The handles of one operation.
 pub(super) struct Exporter {
-    component: String,
-    operation: String,
     successes: Counter,
     failures: Counter,
     attempts: Counter,
@@ -61,8 +59,6 @@ impl Exporter {
             counter!(CALLS_TOTAL, c.0 => c.1, o.0 => o.1, "outcome" => outcome)
         };
         Exporter {
-            component: component.to_owned(),
-            operation: operation.to_owned(),
             successes: calls("success"),
             failures: calls("failure"),
             attempts: counter!(ATTEMPTS_TOTAL, &labels()),
@@ -108,12 +104,19 @@ impl Exporter {
         self.wait.record(delay.as_secs_f64());
     }
 
-    pub(super) fn transition(&self, from: CircuitState, to: CircuitState) {
-        // Rare: resolved on each use rather than holding nine handles per operation.
+    /// The labels come from the caller: rare enough not to keep the names (and nine handles)
+    /// in every operation.
+    pub(super) fn transition(
+        &self,
+        component: &str,
+        operation: &str,
+        from: CircuitState,
+        to: CircuitState,
+    ) {
         counter!(
             BREAKER_TRANSITIONS_TOTAL,
-            "component" => self.component.clone(),
-            "operation" => self.operation.clone(),
+            "component" => component.to_owned(),
+            "operation" => operation.to_owned(),
             "from" => from.as_str(),
             "to" => to.as_str()
         )

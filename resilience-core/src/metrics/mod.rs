@@ -1,20 +1,18 @@
 //! Per-operation figures: calls, successes, failures, attempts, retries, rejections, waits,
 //! failures by category, attempts per call, breaker transitions.
 //!
-//! Counting is built for the hot path: a call that succeeds at once costs one relaxed atomic
-//! add to a shard of its own thread (`shard`), no lock, no allocation, no clock read. Reading
-//! ([`RetryManager::metrics`](crate::RetryManager::metrics)) adds the shards up. With the
+//! Counting is built for the hot path: a call that succeeds at once costs one plain load and
+//! store to its own thread's table (`table`), no lock, no allocation, no clock read. Reading
+//! ([`RetryManager::metrics`](crate::RetryManager::metrics)) adds the tables up. With the
 //! `metrics` feature the same figures also go to the `metrics` crate facade (`export`).
 
 #[cfg(feature = "metrics")]
 mod export;
 mod operation;
-mod registry;
-mod shard;
 mod snapshot;
+mod table;
 
 pub(crate) use operation::OperationMetrics;
-pub(crate) use registry::MetricsRegistry;
 pub use snapshot::{MetricsSnapshot, OperationSnapshot};
 
 /// Buckets of the attempts-per-call histogram

@@ -1,23 +1,27 @@
 //! The counters of one (component, operation), written by the attempt driver.
 //!
-//! The hot path (a call that succeeds at once) is one add to the calling thread's own shard: a
-//! plain load and store, no locked instruction (see `shard.rs`).
+//! The hot path (a call that succeeds at once) is one add to the calling thread's own table: a
+//! plain load and store, no locked instruction (see `table.rs`).
 //! Nothing that can be derived is counted twice: calls come from the histogram, successes are
 //! calls minus failures, attempts are the histogram weighted by its bucket (plus a cold counter
 //! for calls past the last bucket).
 //!
-//! Every sum saturates at `u64::MAX` (see `shard.rs`): a figure may stop growing, never wrap.
+//! Every sum saturates at `u64::MAX` (see `table.rs`): a figure may stop growing, never wrap.
 
-use super::shard::Sharded;
 use super::snapshot::OperationSnapshot;
+use super::table::{Counters, HOT};
 use super::ATTEMPT_BUCKETS;
+use crate::fxhash::FxHashMap;
 use crate::{CircuitState, ErrorCategory};
+use parking_lot::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::LazyLock;
 use std::time::Duration;
 
-// Positions of the counters in a shard.
-/// Calls that made `i + 1` attempts (the last bucket: that many or more).
-const HISTOGRAM: usize = 0;
+// Positions of the counters of a key.
+/// Calls that made `i + 1` attempts (the last bucket: that many or more). The first bucket is
+/// the hot counter of the tables: the only one a call that succeeds at once touches.
+const HISTOGRAM: usize = HOT;
 /// Calls that ended before their first attempt (rejected by the breaker).
 const UNATTEMPTED: usize = HISTOGRAM + ATTEMPT_BUCKETS;
 /// Calls that ended in an error.
@@ -31,7 +35,7 @@ const WAIT_NANOS: usize = RETRIES + 1;
 const BUDGET_EXHAUSTED: usize = WAIT_NANOS + 1;
 /// Failed attempts by `ErrorCategory::index`.
 const BY_CATEGORY: usize = BUDGET_EXHAUSTED + 1;
-const COUNTERS: usize = BY_CATEGORY + ErrorCategory::ALL.len();
+pub(super) const COUNTERS: usize = BY_CATEGORY + ErrorCategory::ALL.len();
 
 const STATES: [CircuitState; 3] = [
     CircuitState::Closed,
@@ -47,17 +51,63 @@ fn state_index(state: CircuitState) -> usize {
     }
 }
 
-/// The figures of one (component, operation), shared by every call of it.
+/// The figures of one (component, operation), shared by every call of it. Small (16 bytes, 24
+/// with the `metrics` feature): the counts live in the threads' tables, and what few operations
+/// need (transitions, a reset) in a map beside them.
 #[derive(Debug)]
 pub(crate) struct OperationMetrics {
-    counters: Sharded<COUNTERS>,
-    /// Breaker transitions by `from * 3 + to`. Not sharded: a breaker changes state rarely,
-    /// and under its own lock.
-    transitions: [AtomicU64; 9],
+    counters: Counters,
     /// Calls counted when the manager last looked for idle operations.
     calls_when_looked: AtomicU64,
+    /// Boxed: the exported handles are a few hundred bytes, and most keys of a big manager
+    /// are seldom called.
     #[cfg(feature = "metrics")]
-    export: super::export::Exporter,
+    export: Box<super::export::Exporter>,
+}
+
+/// What most operations never need, by key number: made at an operation's first breaker
+/// transition or reset, dropped with the operation.
+#[derive(Debug, Default)]
+struct Rare {
+    /// Breaker transitions by `from * 3 + to`. Not in the tables: a breaker changes state
+    /// rarely, and under its own lock.
+    transitions: [u64; 9],
+    /// What `reset` subtracts: other threads' counts cannot be zeroed from outside without
+    /// losing their adds. `None` until the first reset.
+    baseline: Option<[u64; COUNTERS]>,
+}
+
+/// Every operation's `Rare`, by key number. One lock for all: transitions and resets are rare,
+/// and a snapshot takes it once per operation.
+static RARE: LazyLock<Mutex<FxHashMap<u32, Rare>>> = LazyLock::new(Default::default);
+
+impl OperationMetrics {
+    /// The counts since the last reset, and the transitions.
+    fn sum(&self) -> ([u64; COUNTERS], [u64; 9]) {
+        let mut total = self.counters.sum();
+        let Some(rare) = RARE
+            .lock()
+            .get(&self.counters.slot())
+            .map(|r| (r.baseline, r.transitions))
+        else {
+            return (total, [0; 9]);
+        };
+        if let Some(baseline) = rare.0 {
+            // Counts only grow, so the sum never falls below the baseline; a figure that had
+            // saturated before the reset stays at zero after it.
+            for (t, b) in total.iter_mut().zip(baseline.iter()) {
+                *t = t.saturating_sub(*b);
+            }
+        }
+        (total, rare.1)
+    }
+}
+
+impl Drop for OperationMetrics {
+    fn drop(&mut self) {
+        // Before the key's number is given back (when `counters` is dropped, after this).
+        RARE.lock().remove(&self.counters.slot());
+    }
 }
 
 impl OperationMetrics {
@@ -67,16 +117,15 @@ impl OperationMetrics {
     #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
     pub(crate) fn new(component: &str, operation: &str) -> Self {
         OperationMetrics {
-            counters: Sharded::new(),
-            transitions: std::array::from_fn(|_| AtomicU64::new(0)),
+            counters: Counters::new(),
             calls_when_looked: AtomicU64::new(0),
             #[cfg(feature = "metrics")]
-            export: super::export::Exporter::new(component, operation),
+            export: Box::new(super::export::Exporter::new(component, operation)),
         }
     }
 
     /// A call succeeded after `attempts` attempts. The hot path: one add to this thread's own
-    /// shard when `attempts` is within the histogram.
+    /// table when `attempts` is within the histogram.
     #[inline(always)]
     pub(crate) fn record_success(&self, attempts: u32) {
         self.record_attempts(attempts);
@@ -119,33 +168,43 @@ impl OperationMetrics {
         self.counters.add(BUDGET_EXHAUSTED, 1);
     }
 
-    /// The operation's breaker went from `from` to `to`.
-    pub(crate) fn record_transition(&self, from: CircuitState, to: CircuitState) {
+    /// The breaker of (component, operation), this one's, went from `from` to `to`.
+    // The names only label exported series.
+    #[cfg_attr(not(feature = "metrics"), allow(unused_variables))]
+    pub(crate) fn record_transition(
+        &self,
+        component: &str,
+        operation: &str,
+        from: CircuitState,
+        to: CircuitState,
+    ) {
         // The breaker logs the change itself (it may have no manager); this only counts it.
-        // Saturating like every other figure; `Err` (already at the top) leaves it there.
-        let _ = self.transitions[state_index(from) * 3 + state_index(to)].fetch_update(
-            Ordering::Relaxed,
-            Ordering::Relaxed,
-            |n| n.checked_add(1),
-        );
+        // Saturating like every other figure.
+        let mut rare = RARE.lock();
+        let n = &mut rare.entry(self.counters.slot()).or_default().transitions
+            [state_index(from) * 3 + state_index(to)];
+        *n = n.saturating_add(1);
+        drop(rare);
         #[cfg(feature = "metrics")]
-        self.export.transition(from, to);
+        self.export.transition(component, operation, from, to);
     }
 
-    #[inline]
+    #[inline(always)]
     fn record_attempts(&self, attempts: u32) {
-        let attempts = attempts as usize;
-        // One comparison for 1..=ATTEMPT_BUCKETS (0 wraps around to a huge value).
-        if attempts.wrapping_sub(1) < ATTEMPT_BUCKETS {
-            self.counters.add(HISTOGRAM + attempts - 1, 1);
+        if attempts == 1 {
+            // The hot path: the table's hot counter, known here, so the add is inlined whole.
+            self.counters.add(HOT, 1);
         } else {
-            self.record_unusual_attempts(attempts);
+            self.record_other_attempts(attempts as usize);
         }
     }
 
-    #[cold]
-    fn record_unusual_attempts(&self, attempts: usize) {
-        if attempts == 0 {
+    /// Out of line: the success path's code stays small.
+    #[inline(never)]
+    fn record_other_attempts(&self, attempts: usize) {
+        if (2..=ATTEMPT_BUCKETS).contains(&attempts) {
+            self.counters.add(HISTOGRAM + attempts - 1, 1);
+        } else if attempts == 0 {
             self.counters.add(UNATTEMPTED, 1);
         } else {
             self.counters.add(HISTOGRAM + ATTEMPT_BUCKETS - 1, 1);
@@ -155,7 +214,7 @@ impl OperationMetrics {
     }
 
     /// Whether no call ended since the last time this was asked (the first time: since the
-    /// operation was made). Sums the shards: for the manager's eviction, not for calls.
+    /// operation was made). Sums the tables: for the manager's eviction, not for calls.
     pub(crate) fn idle_since_last_look(&self) -> bool {
         let calls = self.snapshot().calls;
         self.calls_when_looked.swap(calls, Ordering::Relaxed) == calls
@@ -163,15 +222,17 @@ impl OperationMetrics {
 
     /// Sets every figure back to zero (exported counters are left alone: they only grow).
     pub(crate) fn reset(&self) {
-        self.counters.reset();
-        for t in &self.transitions {
-            t.store(0, Ordering::Relaxed);
-        }
+        // Summed under the lock: two resets at once leave the later sum as the baseline.
+        let mut rare = RARE.lock();
+        *rare.entry(self.counters.slot()).or_default() = Rare {
+            transitions: [0; 9],
+            baseline: Some(self.counters.sum()),
+        };
     }
 
     /// The figures as of now; exact once the threads that recorded them are joined.
     pub(crate) fn snapshot(&self) -> OperationSnapshot {
-        let c = self.counters.sum();
+        let (c, transitions) = self.sum();
         let histogram = &c[HISTOGRAM..HISTOGRAM + ATTEMPT_BUCKETS];
         let calls = histogram
             .iter()
@@ -212,8 +273,7 @@ impl OperationMetrics {
                 .iter()
                 .flat_map(|from| STATES.iter().map(move |to| (*from, *to)))
                 .filter_map(|(from, to)| {
-                    let n = self.transitions[state_index(from) * 3 + state_index(to)]
-                        .load(Ordering::Relaxed);
+                    let n = transitions[state_index(from) * 3 + state_index(to)];
                     (n > 0).then(|| (format!("{}->{}", from.as_str(), to.as_str()), n))
                 })
                 .collect(),
@@ -224,6 +284,12 @@ impl OperationMetrics {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn an_operation_s_figures_are_16_bytes_beside_the_tables() {
+        let exported = if cfg!(feature = "metrics") { 8 } else { 0 };
+        assert_eq!(std::mem::size_of::<OperationMetrics>(), 16 + exported);
+    }
 
     #[test]
     fn first_try_successes_fill_the_first_bucket_only() {
@@ -302,7 +368,7 @@ mod tests {
             (Open, HalfOpen),
             (HalfOpen, Closed),
         ] {
-            m.record_transition(from, to);
+            m.record_transition("c", "o", from, to);
         }
         let s = m.snapshot();
         let seen: Vec<_> = s
@@ -331,8 +397,8 @@ mod tests {
         let snapshotter = recorder.snapshotter();
         metrics::with_local_recorder(&recorder, || {
             let m = OperationMetrics::new("db", "query");
-            m.record_transition(CircuitState::Closed, CircuitState::Open);
-            m.record_transition(CircuitState::Closed, CircuitState::Open);
+            m.record_transition("db", "query", CircuitState::Closed, CircuitState::Open);
+            m.record_transition("db", "query", CircuitState::Closed, CircuitState::Open);
         });
         let found: Vec<_> = snapshotter
             .snapshot()
