@@ -164,6 +164,11 @@ impl CircuitBreaker {
         }
     }
 
+    /// The operation's name as the breaker holds it, for others to share.
+    pub(crate) fn operation_name(&self) -> &Arc<str> {
+        &self.operation
+    }
+
     pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
         &self.shared.clock
     }

@@ -126,14 +126,16 @@ impl RetryManager {
                 if let Some(ops) = claims.get_mut(component) {
                     ops.remove(operation);
                 }
+                let breaker = if guarded {
+                    self.registry.get_breaker(component, operation)
+                } else {
+                    self.registry.detached_breaker(component, operation)
+                };
                 OperationHandle {
                     component: component_name,
-                    operation: operation.into(),
-                    breaker: if guarded {
-                        self.registry.get_breaker(component, operation)
-                    } else {
-                        self.registry.detached_breaker(component, operation)
-                    },
+                    // One copy of the name for the handle and its breaker.
+                    operation: Arc::clone(breaker.operation_name()),
+                    breaker,
                     registered: guarded,
                     metrics: Arc::new(OperationMetrics::new(component, operation)),
                     policy_cache: PolicyCache::for_spec(&GUARDED_SPEC),

@@ -134,6 +134,18 @@ impl RetryManager {
         self.id
     }
 
+    /// Episodes of the manager's breakers falling back to local state because their shared
+    /// store (Redis, feature `redis`) was unreachable, summed over the breakers; 0 without a
+    /// shared store. Per breaker: [`CircuitBreakerRegistry::shared_status`].
+    ///
+    /// ```
+    /// use resilience_core::RetryManager;
+    /// assert_eq!(RetryManager::new().store_fallbacks(), 0);
+    /// ```
+    pub fn store_fallbacks(&self) -> u64 {
+        self.circuit_breaker_registry().store_fallbacks()
+    }
+
     /// How many operations were evicted to keep this manager under its cap
     /// ([`RetryManagerBuilder::max_operations`]).
     ///

@@ -14,6 +14,7 @@
 //! | `resilience_wait_seconds` | histogram | | each wait before a retry, in seconds |
 //! | `resilience_attempts_per_call` | histogram | | attempts of each call that made at least one |
 //! | `resilience_breaker_transitions_total` | counter | `from`, `to` | breaker state changes |
+//! | `resilience_store_fallbacks_total` | counter | | episodes of a shared breaker falling back because its store (Redis) was unreachable |
 //!
 //! Handles are resolved once per operation, when the manager first meets it, against the
 //! recorder installed at that moment: install the recorder before the first call.

@@ -506,6 +506,14 @@ impl Gate {
         };
         if started {
             self.fallbacks.fetch_add(1, Ordering::Relaxed);
+            // Published as it happens: episodes are rare, so no handle is kept per breaker.
+            #[cfg(feature = "metrics")]
+            metrics::counter!(
+                "resilience_store_fallbacks_total",
+                "component" => self.service.to_string(),
+                "operation" => self.operation.to_string()
+            )
+            .increment(1);
         }
         self.republish();
         started
