@@ -17,6 +17,7 @@ mod permit;
 mod persist;
 mod registry;
 mod window;
+mod word;
 
 pub use circuit::CircuitBreaker;
 pub use error::PersistError;
