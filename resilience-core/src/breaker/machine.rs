@@ -380,7 +380,8 @@ impl Machine {
             return (Err(Refusal::Full), changes);
         }
         let id = self.next_lease;
-        self.next_lease = self.next_lease.wrapping_add(1);
+        // Ids fit a packed permit (see `permit`), two bits short of a u64.
+        self.next_lease = self.next_lease.wrapping_add(1) & (u64::MAX >> 2);
         self.leases.push(Lease {
             id,
             expires: (!self.current_timeout.is_zero())

@@ -37,8 +37,46 @@ pub struct BreakerPermit<'a> {
     breaker: &'a CircuitBreaker,
     /// The breaker's word when the call was admitted (its epoch and clean bit).
     word: u64,
-    /// `None` once the outcome is recorded.
-    ticket: Option<Ticket>,
+    /// The ticket, packed (see [`pack`]); [`TAKEN`] once the outcome is recorded. Three plain
+    /// words rather than an `Option<Ticket>` (an enum in an enum): the compiler keeps them in
+    /// registers where the permit's whole life is inlined, instead of a stack slot written and
+    /// read back.
+    ticket: u64,
+}
+
+/// The packed ticket of a permit whose outcome is recorded.
+const TAKEN: u64 = 0;
+const CLOSED: u64 = 1;
+const TIMED: u64 = 2;
+const HALF_OPEN: u64 = 3;
+
+/// `ticket` in one word: the kind in the low two bits, the start time (nanoseconds: 2^62 of
+/// them are 146 years of a monotonic clock) or the lease id (kept below 2^62 by the machine)
+/// above them.
+#[inline(always)]
+const fn pack(ticket: Ticket) -> u64 {
+    match ticket {
+        Ticket::Closed => CLOSED,
+        Ticket::Timed(start) => (min(start, u64::MAX >> 2) << 2) | TIMED,
+        Ticket::HalfOpen(id) => (id << 2) | HALF_OPEN,
+    }
+}
+
+const fn min(a: u64, b: u64) -> u64 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+#[inline(always)]
+const fn unpack(packed: u64) -> Ticket {
+    match packed & 3 {
+        TIMED => Ticket::Timed(packed >> 2),
+        HALF_OPEN => Ticket::HalfOpen(packed >> 2),
+        _ => Ticket::Closed,
+    }
 }
 
 impl<'a> BreakerPermit<'a> {
@@ -47,13 +85,15 @@ impl<'a> BreakerPermit<'a> {
         BreakerPermit {
             breaker,
             word,
-            ticket: Some(ticket),
+            ticket: pack(ticket),
         }
     }
 
     #[inline(always)]
     fn finish(&mut self, outcome: Outcome) {
-        if let Some(ticket) = self.ticket.take() {
+        let packed = std::mem::replace(&mut self.ticket, TAKEN);
+        if packed != TAKEN {
+            let ticket = unpack(packed);
             if ticket == Ticket::Closed {
                 // A neutral end of a call admitted while closed holds no slot to give back; a
                 // success on a breaker still clean since admission has nothing to record.
@@ -82,7 +122,7 @@ impl<'a> BreakerPermit<'a> {
     /// assert!(!breaker.try_acquire().unwrap().is_trial());
     /// ```
     pub fn is_trial(&self) -> bool {
-        matches!(self.ticket, Some(Ticket::HalfOpen(_)))
+        self.ticket & 3 == HALF_OPEN
     }
 
     /// The call succeeded.
@@ -144,7 +184,7 @@ impl<'a> BreakerPermit<'a> {
 impl Drop for BreakerPermit<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        if self.ticket.is_some() {
+        if self.ticket != TAKEN {
             self.dropped();
         }
     }
