@@ -65,11 +65,9 @@ fn failure_sync(c: &mut Criterion) {
     // default thresholds never open on two failures in a row).
     let recloser = recloser::Recloser::default();
     left.set(2);
-    let ok = backon::BlockingRetryable::retry(
-        || recloser.call(|| flaky(1, &left)),
-        backon_zero_delay(),
-    )
-    .call();
+    let ok =
+        backon::BlockingRetryable::retry(|| recloser.call(|| flaky(1, &left)), backon_zero_delay())
+            .call();
     assert_eq!((ok.unwrap(), left.get()), (1, 0));
     group.bench_function("backon retry + recloser breaker", |b| {
         use backon::BlockingRetryable;

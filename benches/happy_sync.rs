@@ -60,9 +60,7 @@ fn happy_sync_opaque(c: &mut Criterion) {
     group.bench_function("direct", |b| b.iter(|| op_opaque(black_box(1))));
 
     site_opaque(0).expect("warm-up");
-    group.bench_function("retry-attribute", |b| {
-        b.iter(|| site_opaque(black_box(1)))
-    });
+    group.bench_function("retry-attribute", |b| b.iter(|| site_opaque(black_box(1))));
 
     group.bench_function("backon retry", |b| {
         use backon::BlockingRetryable;

@@ -180,5 +180,8 @@ fn failed_async_attempts_allocate_nothing_once_the_site_is_warm() {
             assert_eq!(left.get(), 0);
         }
     });
-    assert_eq!(n, 0, "{n} allocations in {CALLS} async calls failing twice each");
+    assert_eq!(
+        n, 0,
+        "{n} allocations in {CALLS} async calls failing twice each"
+    );
 }

@@ -97,8 +97,16 @@ mod tests {
         assert_eq!((count(one), one & CLEAN, epoch(one)), (1, 0, 7));
         let two = with_failure(one, word).unwrap();
         assert_eq!(count(two), 2);
-        assert_eq!(with_failure(two, word), None, "the third failure opens: the mutex");
-        assert_eq!(with_success(two, word), Some(word), "a success ends the streak");
+        assert_eq!(
+            with_failure(two, word),
+            None,
+            "the third failure opens: the mutex"
+        );
+        assert_eq!(
+            with_success(two, word),
+            Some(word),
+            "a success ends the streak"
+        );
     }
 
     #[test]

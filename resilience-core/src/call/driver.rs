@@ -119,10 +119,18 @@ impl<'h> CallState<'h> {
     }
 
     /// The call's policy, resolved at its first failure.
+    #[inline]
     fn policy(&mut self) -> Held<'h> {
         match &self.policy {
-            PolicyRef::Site(policy) => return Held::Site(policy),
-            PolicyRef::Shared(policy) => return Held::Shared(Arc::clone(policy)),
+            PolicyRef::Site(policy) => Held::Site(policy),
+            _ => self.policy_slow(),
+        }
+    }
+
+    fn policy_slow(&mut self) -> Held<'h> {
+        match &self.policy {
+            PolicyRef::Site(policy) => Held::Site(policy),
+            PolicyRef::Shared(policy) => Held::Shared(Arc::clone(policy)),
             PolicyRef::Unresolved(slot) => {
                 let (engine, handle, spec) = (self.engine, self.handle, self.spec);
                 let generation = engine.generation();
@@ -210,7 +218,9 @@ impl<'h> CallState<'h> {
 
     /// The attempt returned `error`: reports it to the breaker and the metrics, and decides
     /// whether and when to try again. The one retry decision, for every loop.
-    #[cold]
+    // Out of line, so the success path stays small, but not `#[cold]`: during an outage every
+    // call takes this path, and a cold function's callees are not inlined into it.
+    #[inline(never)]
     pub fn failed<E: Classify + ?Sized>(&mut self, permit: Permit<'h>, error: &E) -> Next {
         let engine = self.engine;
         let policy = self.policy();

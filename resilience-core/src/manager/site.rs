@@ -79,7 +79,11 @@ impl Site {
 
     /// A call of this site on `manager`, with `handle` from [`handle`](Self::handle).
     #[inline(always)]
-    pub fn call<'a>(&'a self, manager: &'a RetryManager, handle: &'a HandleRef<'a>) -> CallState<'a> {
+    pub fn call<'a>(
+        &'a self,
+        manager: &'a RetryManager,
+        handle: &'a HandleRef<'a>,
+    ) -> CallState<'a> {
         let call = CallState::new(&manager.engine, handle, &self.spec);
         match (handle, self.cache.get()) {
             // The cached handle: the site's own policy slot goes with it.
