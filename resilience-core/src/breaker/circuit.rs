@@ -211,13 +211,14 @@ impl CircuitBreaker {
         if word & (CLEAN | COUNTING) != 0 {
             return Ok(BreakerPermit::new(self, word, Ticket::Closed));
         }
-        self.try_acquire_slow()
+        self.try_acquire_slow(word)
     }
 
+    /// Admission when `word`, just read, is neither clean nor counting: the word's flags decide
+    /// without reading it again, else the mutex.
     #[cold]
     #[inline(never)]
-    fn try_acquire_slow(&self) -> Result<BreakerPermit<'_>, CircuitOpenError> {
-        let word = self.word.load(Ordering::Acquire);
+    fn try_acquire_slow(&self, word: u64) -> Result<BreakerPermit<'_>, CircuitOpenError> {
         if word & ADMIT != 0 {
             // Closed with a rate rule: admitted without the mutex, like a clean breaker.
             let ticket = if word & TIMED != 0 {
