@@ -150,11 +150,21 @@ pub enum OpenCause {
     TrialFailure,
     /// The breaker was half-open for `max_half_open_wait` without closing.
     HalfOpenTimeout,
+    /// The fleet sharing the breaker through a store opened it: a quorum of its processes had
+    /// it open, or a fleet-wide trial call failed (feature `redis`).
+    Fleet,
+    /// A `retry_after` hint seen by some process of the fleet pauses every call until it has
+    /// passed (feature `redis`).
+    RetryAfter,
+    /// The shared store is unreachable and the registry was told to fail closed then
+    /// ([`StoreFallback::FailClosed`](crate::StoreFallback::FailClosed)).
+    StoreUnavailable,
 }
 
 impl OpenCause {
     /// A short description: `"consecutive failures"`, `"failure rate"`, `"slow-call rate"`,
-    /// `"a failed trial call"`, `"half-open too long"`.
+    /// `"a failed trial call"`, `"half-open too long"`, `"the fleet"`,
+    /// `"a shared Retry-After pause"`, `"the shared store is unreachable"`.
     ///
     /// ```
     /// use resilience_core::OpenCause;
@@ -167,6 +177,9 @@ impl OpenCause {
             OpenCause::SlowCallRate => "slow-call rate",
             OpenCause::TrialFailure => "a failed trial call",
             OpenCause::HalfOpenTimeout => "half-open too long",
+            OpenCause::Fleet => "the fleet",
+            OpenCause::RetryAfter => "a shared Retry-After pause",
+            OpenCause::StoreUnavailable => "the shared store is unreachable",
         }
     }
 }

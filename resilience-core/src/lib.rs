@@ -44,13 +44,14 @@ mod manager;
 mod metrics;
 mod policy;
 mod rng;
+mod store;
 
 pub use self::metrics::{MetricsSnapshot, OperationSnapshot, ATTEMPT_BUCKETS};
 pub use backoff::{Backoff, DelaySchedule, Jitter};
 pub use breaker::{
     BreakerControl, BreakerPermit, CircuitBreaker, CircuitBreakerRegistry,
     CircuitBreakerRegistryBuilder, CircuitBreakerStatus, CircuitState, PersistError, PersistStats,
-    StateChange,
+    SharedBreakerStatus, StateChange,
 };
 pub use call::{RetryEvent, RetryHook};
 pub use category::{CategorySet, ErrorCategory};
@@ -65,6 +66,9 @@ pub use policy::{
     CircuitBreakerConfig, FailureRate, NonRetryable, RetryBudget, RetryConfig, SlowCall, Window,
 };
 pub use rng::Rng;
+#[cfg(feature = "redis")]
+pub use store::RedisStoreConfig;
+pub use store::{StateStore, StoreFallback, StoreStats};
 
 #[cfg(feature = "tower")]
 pub use integrations::tower::{

@@ -26,7 +26,8 @@ use super::window::{start_of, Stripes};
 use super::word::{self, ADMIT, CLEAN, COUNTING, EPOCH_SHIFT, FAST, TIMED};
 use super::{BreakerControl, CircuitBreakerStatus, CircuitState};
 use crate::policy::CircuitBreakerConfig;
-use crate::{CircuitOpenError, Clock, ErrorCategory};
+use crate::store::gate::{Gate, GateDecision, GateRefusal, GatedBreaker, Knobs, ProbeOutcome};
+use crate::{CircuitOpenError, Clock, ErrorCategory, OpenCause};
 use parking_lot::{Mutex, MutexGuard};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
@@ -108,6 +109,8 @@ pub struct CircuitBreaker {
     /// The lock-free counters of a time window, made the first time the breaker gets one (the
     /// machine holds them too); empty for every other breaker.
     stripes: OnceLock<Arc<Stripes>>,
+    /// What a fleet sharing this breaker through a store decided; empty without such a store.
+    gate: OnceLock<Arc<Gate>>,
 }
 
 impl std::fmt::Debug for CircuitBreaker {
@@ -127,6 +130,15 @@ fn word_of(machine: &Machine, counts: bool) -> u64 {
     (machine.epoch() << EPOCH_SHIFT) | machine.flags() | counting | u64::from(machine.is_clean())
 }
 
+/// The word of a breaker whose gate may have something to say: no flag, so every call takes
+/// the slow path, which asks the gate first.
+fn word_with(machine: &Machine, gate: Option<&Arc<Gate>>, counts: bool) -> u64 {
+    match gate {
+        Some(gate) if gate.is_active() => machine.epoch() << EPOCH_SHIFT,
+        _ => word_of(machine, counts),
+    }
+}
+
 impl CircuitBreaker {
     pub(crate) fn new(
         service: Arc<str>,
@@ -141,6 +153,41 @@ impl CircuitBreaker {
             shared,
             machine: Mutex::new(machine),
             stripes: OnceLock::new(),
+            gate: OnceLock::new(),
+        }
+    }
+
+    /// Puts `gate` in front of this breaker (once; later gates are ignored): from now on the
+    /// fleet's decisions reach its calls.
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn attach_gate(self: &Arc<Self>, gate: Arc<Gate>) {
+        let weak: std::sync::Weak<dyn GatedBreaker> = Arc::downgrade(self) as _;
+        gate.attach(weak);
+        if self.gate.set(gate).is_ok() {
+            let m = self.lock_frozen();
+            self.publish(&m);
+        }
+    }
+
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.shared.clock
+    }
+
+    /// What is left of a `retry_after` pause the fleet sharing this breaker is in.
+    pub(crate) fn shared_pause(&self) -> Option<Duration> {
+        self.gate.get().and_then(|gate| gate.pause_remaining())
+    }
+
+    /// The gate in front of this breaker, if a fleet shares it.
+    pub(crate) fn gate(&self) -> Option<&Arc<Gate>> {
+        self.gate.get()
+    }
+
+    /// A call saw a `retry_after` hint of `hint`: a fleet sharing this breaker pauses for as
+    /// long. Nothing happens without a shared store.
+    pub(crate) fn note_retry_after(&self, hint: std::time::Duration) {
+        if let Some(gate) = self.gate.get() {
+            gate.request_pause(hint);
         }
     }
 
@@ -188,7 +235,12 @@ impl CircuitBreaker {
 
     /// Publishes the word of `m`, with the mutex held and the word frozen.
     fn publish(&self, m: &Machine) {
-        let word = word_of(m, self.shared.sink.is_none());
+        let gate = self.gate.get();
+        if let Some(gate) = gate {
+            gate.set_local_open(m.is_open_by_itself());
+            gate.set_knobs(Knobs::of(m.config()));
+        }
+        let word = word_with(m, gate, self.shared.sink.is_none());
         if self.word.load(Ordering::Relaxed) != word {
             self.word.store(word, Ordering::Release);
         }
@@ -219,6 +271,15 @@ impl CircuitBreaker {
     #[cold]
     #[inline(never)]
     fn try_acquire_slow(&self, word: u64) -> Result<BreakerPermit<'_>, CircuitOpenError> {
+        if let Some(gate) = self.gate.get().filter(|g| g.is_active()) {
+            match gate.decide() {
+                GateDecision::Pass => {}
+                GateDecision::Admit(lease) => {
+                    return Ok(BreakerPermit::new(self, word, Ticket::Fleet(lease)))
+                }
+                GateDecision::Refuse(refusal) => return Err(self.gate_refusal(refusal)),
+            }
+        }
         if word & ADMIT != 0 {
             // Closed with a rate rule: admitted without the mutex, like a clean breaker.
             let ticket = if word & TIMED != 0 {
@@ -262,6 +323,40 @@ impl CircuitBreaker {
                 CircuitOpenError::new(&*self.service, &*self.operation, Duration::ZERO, None)
             }
             Refusal::Forced => CircuitOpenError::forced(&self.service, &self.operation),
+        }
+    }
+
+    fn gate_refusal(&self, refusal: GateRefusal) -> CircuitOpenError {
+        let (service, operation) = (&*self.service, &*self.operation);
+        let until = |remaining: Duration| {
+            let unix = self.shared.clock.unix_now().saturating_add(remaining);
+            Some(unix.as_secs_f64())
+        };
+        match refusal {
+            GateRefusal::Open { remaining } => {
+                CircuitOpenError::new(service, operation, remaining, until(remaining)).with_cause(
+                    Some(OpenCause::Fleet),
+                    None,
+                    None,
+                )
+            }
+            GateRefusal::Full => CircuitOpenError::new(service, operation, Duration::ZERO, None)
+                .with_cause(Some(OpenCause::Fleet), None, None),
+            GateRefusal::Forced => CircuitOpenError::forced(service, operation),
+            GateRefusal::Paused { remaining } => {
+                CircuitOpenError::new(service, operation, remaining, until(remaining)).with_cause(
+                    Some(OpenCause::RetryAfter),
+                    None,
+                    None,
+                )
+            }
+            GateRefusal::StoreDown => {
+                CircuitOpenError::new(service, operation, Duration::ZERO, None).with_cause(
+                    Some(OpenCause::StoreUnavailable),
+                    None,
+                    None,
+                )
+            }
         }
     }
 
@@ -319,6 +414,19 @@ impl CircuitBreaker {
     #[cold]
     #[inline(never)]
     fn finish_locked(&self, word: u64, ticket: Ticket, outcome: Outcome) {
+        if let Ticket::Fleet(lease) = ticket {
+            if let Some(gate) = self.gate.get() {
+                gate.report(
+                    lease,
+                    match outcome {
+                        Outcome::Success => ProbeOutcome::Success,
+                        Outcome::Failure(_) => ProbeOutcome::Failure,
+                        Outcome::Neutral => ProbeOutcome::Neutral,
+                    },
+                );
+            }
+            return;
+        }
         if outcome == Outcome::Success && word & FAST != 0 && self.count_success(word, ticket) {
             return;
         }
@@ -492,5 +600,25 @@ impl CircuitBreaker {
             self.shared.events.deliver();
         }
         result
+    }
+}
+
+impl GatedBreaker for CircuitBreaker {
+    fn republish(&self) {
+        // Frozen first: a count the word holds must not be lost to the store below.
+        let m = self.lock_frozen();
+        self.publish(&m);
+    }
+
+    /// The fleet closed the shared breaker: this process's own breaker starts over too (unless
+    /// an operator controls it here), so that its stale vote does not open it again.
+    fn close_if_auto(&self) {
+        self.mutate(|m, clock| {
+            if m.is_open_by_itself() || m.is_half_open_auto() {
+                ((), m.reset(clock).into())
+            } else {
+                ((), Transitions::default())
+            }
+        });
     }
 }

@@ -60,6 +60,9 @@ pub(crate) enum Ticket {
     Timed(u64),
     /// Admitted as a trial call while half-open, holding the lease with this id.
     HalfOpen(u64),
+    /// Admitted by the gate of a breaker shared by a fleet, not by this machine: a fleet-wide
+    /// trial lease, or `store::gate::UNCOUNTED`.
+    Fleet(u64),
 }
 
 /// Why a call was not admitted.
@@ -155,6 +158,21 @@ impl Machine {
 
     pub(crate) fn epoch(&self) -> u64 {
         self.epoch
+    }
+
+    /// Whether the breaker is open by its own rules (an operator's control aside): its vote
+    /// when a fleet shares it.
+    pub(crate) fn is_open_by_itself(&self) -> bool {
+        self.control == BreakerControl::Auto && self.state == CircuitState::Open
+    }
+
+    #[cfg_attr(not(feature = "redis"), allow(dead_code))]
+    pub(crate) fn is_half_open_auto(&self) -> bool {
+        self.control == BreakerControl::Auto && self.state == CircuitState::HalfOpen
+    }
+
+    pub(crate) fn config(&self) -> &CircuitBreakerConfig {
+        &self.config
     }
 
     /// Whether a call may be admitted and its success recorded without the lock: closed with no
@@ -380,8 +398,8 @@ impl Machine {
             return (Err(Refusal::Full), changes);
         }
         let id = self.next_lease;
-        // Ids fit a packed permit (see `permit`), two bits short of a u64.
-        self.next_lease = self.next_lease.wrapping_add(1) & (u64::MAX >> 2);
+        // Ids fit a packed permit (see `permit`), three bits short of a u64.
+        self.next_lease = self.next_lease.wrapping_add(1) & (u64::MAX >> 3);
         self.leases.push(Lease {
             id,
             expires: (!self.current_timeout.is_zero())

@@ -16,6 +16,7 @@ mod machine;
 mod permit;
 mod persist;
 mod registry;
+mod shared;
 mod window;
 mod word;
 
@@ -26,6 +27,7 @@ pub use listener::StateChange;
 pub use permit::BreakerPermit;
 pub use persist::PersistStats;
 pub use registry::{CircuitBreakerRegistry, CircuitBreakerRegistryBuilder};
+pub use shared::SharedBreakerStatus;
 
 use serde::{Deserialize, Serialize};
 use std::fmt;
@@ -36,10 +38,11 @@ use std::fmt;
 /// use resilience_core::CircuitState;
 /// assert_eq!(serde_json::to_string(&CircuitState::HalfOpen).unwrap(), "\"HALF_OPEN\"");
 /// ```
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum CircuitState {
     /// Calls flow; consecutive retryable failures are counted.
+    #[default]
     Closed,
     /// Calls are rejected without running until the open timeout has passed.
     Open,

@@ -49,16 +49,22 @@ const TAKEN: u64 = 0;
 const CLOSED: u64 = 1;
 const TIMED: u64 = 2;
 const HALF_OPEN: u64 = 3;
+const FLEET: u64 = 4;
+const KIND_BITS: u32 = 3;
+const KIND: u64 = (1 << KIND_BITS) - 1;
+/// The largest payload: start times (nanoseconds: 2^61 of them are 73 years of a monotonic
+/// clock) are capped at it, lease ids of the machine kept below it, a fleet's lease ids (a
+/// store's counter) are far below it, and it stands for the fleet's `UNCOUNTED`.
+const PAYLOAD: u64 = u64::MAX >> KIND_BITS;
 
-/// `ticket` in one word: the kind in the low two bits, the start time (nanoseconds: 2^62 of
-/// them are 146 years of a monotonic clock) or the lease id (kept below 2^62 by the machine)
-/// above them.
+/// `ticket` in one word: the kind in the low three bits, the start time or lease id above them.
 #[inline(always)]
 const fn pack(ticket: Ticket) -> u64 {
     match ticket {
         Ticket::Closed => CLOSED,
-        Ticket::Timed(start) => (min(start, u64::MAX >> 2) << 2) | TIMED,
-        Ticket::HalfOpen(id) => (id << 2) | HALF_OPEN,
+        Ticket::Timed(start) => (min(start, PAYLOAD) << KIND_BITS) | TIMED,
+        Ticket::HalfOpen(id) => (id << KIND_BITS) | HALF_OPEN,
+        Ticket::Fleet(lease) => (min(lease, PAYLOAD) << KIND_BITS) | FLEET,
     }
 }
 
@@ -72,9 +78,12 @@ const fn min(a: u64, b: u64) -> u64 {
 
 #[inline(always)]
 const fn unpack(packed: u64) -> Ticket {
-    match packed & 3 {
-        TIMED => Ticket::Timed(packed >> 2),
-        HALF_OPEN => Ticket::HalfOpen(packed >> 2),
+    let payload = packed >> KIND_BITS;
+    match packed & KIND {
+        TIMED => Ticket::Timed(payload),
+        HALF_OPEN => Ticket::HalfOpen(payload),
+        FLEET if payload == PAYLOAD => Ticket::Fleet(crate::store::gate::UNCOUNTED),
+        FLEET => Ticket::Fleet(payload),
         _ => Ticket::Closed,
     }
 }
@@ -122,7 +131,12 @@ impl<'a> BreakerPermit<'a> {
     /// assert!(!breaker.try_acquire().unwrap().is_trial());
     /// ```
     pub fn is_trial(&self) -> bool {
-        self.ticket & 3 == HALF_OPEN
+        match unpack(self.ticket) {
+            _ if self.ticket == TAKEN => false,
+            Ticket::HalfOpen(_) => true,
+            Ticket::Fleet(lease) => lease != crate::store::gate::UNCOUNTED,
+            _ => false,
+        }
     }
 
     /// The call succeeded.

@@ -40,6 +40,9 @@ type Map = BTreeMap<Arc<str>, BTreeMap<Arc<str>, Arc<CircuitBreaker>>>;
 pub struct CircuitBreakerRegistry {
     shared: Arc<Shared>,
     breakers: RwLock<Map>,
+    /// The background sync with a Redis server shared by a fleet (feature `redis`).
+    #[cfg(feature = "redis")]
+    pub(super) redis: Option<crate::store::redis::RedisSync>,
     /// Dropped last: its drop writes whatever is still queued.
     writer: Option<Writer>,
 }
@@ -70,7 +73,7 @@ impl CircuitBreakerRegistry {
     /// # let _ = registry;
     /// ```
     pub fn with_clock(clock: Arc<dyn Clock>) -> Self {
-        Self::from_parts(clock, EventBus::default(), None, Vec::new())
+        Self::from_parts(clock, EventBus::default(), None, Vec::new(), None)
     }
 
     /// A registry whose breakers' state is kept in the file at `path` across restarts, on the
@@ -119,6 +122,7 @@ impl CircuitBreakerRegistry {
         events: EventBus,
         persist: Option<(Writer, Sink)>,
         restored: Restored,
+        fleet: Option<super::shared::Fleet>,
     ) -> Self {
         let (writer, sink) = match persist {
             Some((writer, sink)) => (Some(writer), Some(sink)),
@@ -132,19 +136,22 @@ impl CircuitBreakerRegistry {
         let mut map = Map::new();
         for (service, operation, machine) in restored {
             // Built directly in its restored state: loading announces no state change.
-            let breaker = CircuitBreaker::new(
+            let breaker = Arc::new(CircuitBreaker::new(
                 Arc::clone(&service),
                 Arc::clone(&operation),
                 Arc::clone(&shared),
                 machine,
-            );
-            map.entry(service)
-                .or_default()
-                .insert(operation, Arc::new(breaker));
+            ));
+            super::shared::share(fleet.as_ref(), &breaker);
+            map.entry(service).or_default().insert(operation, breaker);
         }
+        #[cfg(not(feature = "redis"))]
+        let _ = fleet;
         CircuitBreakerRegistry {
             shared,
             breakers: RwLock::new(map),
+            #[cfg(feature = "redis")]
+            redis: fleet,
             writer,
         }
     }
@@ -193,6 +200,7 @@ impl CircuitBreakerRegistry {
             Machine::new(&CircuitBreakerConfig::default()),
         ));
         ops.insert(operation, Arc::clone(&breaker));
+        super::shared::share(self.fleet(), &breaker);
         breaker
     }
 
@@ -361,7 +369,9 @@ impl CircuitBreakerRegistry {
         let status = breaker.status();
         let quiet = status.state == super::CircuitState::Closed
             && status.failure_count == 0
-            && status.control == super::BreakerControl::Auto;
+            && status.control == super::BreakerControl::Auto
+            // What a fleet decided about it would be forgotten until the next sync.
+            && !breaker.gate().is_some_and(|gate| gate.is_active());
         if !quiet {
             return false;
         }
@@ -415,6 +425,15 @@ impl CircuitBreakerRegistry {
     pub fn persist_stats(&self) -> Option<PersistStats> {
         self.writer.as_ref().map(Writer::stats)
     }
+
+    pub(super) fn writer(&self) -> Option<&Writer> {
+        self.writer.as_ref()
+    }
+
+    pub(super) fn breakers(&self) -> Vec<Arc<CircuitBreaker>> {
+        let map = self.breakers.read();
+        map.values().flat_map(|ops| ops.values().cloned()).collect()
+    }
 }
 
 /// Builds a [`CircuitBreakerRegistry`]; every setting is optional.
@@ -432,6 +451,8 @@ pub struct CircuitBreakerRegistryBuilder {
     state_file: Option<PathBuf>,
     lock_timeout: Option<Duration>,
     events: EventBus,
+    #[cfg(feature = "redis")]
+    pub(super) redis: Option<crate::RedisStoreConfig>,
 }
 
 impl std::fmt::Debug for CircuitBreakerRegistryBuilder {
@@ -568,11 +589,19 @@ impl CircuitBreakerRegistryBuilder {
             }
             None => (None, Vec::new()),
         };
+        #[cfg(feature = "redis")]
+        let fleet = match self.redis {
+            Some(config) => Some(super::shared::start(config)?),
+            None => None,
+        };
+        #[cfg(not(feature = "redis"))]
+        let fleet = None;
         Ok(CircuitBreakerRegistry::from_parts(
             clock,
             self.events,
             persist,
             restored,
+            fleet,
         ))
     }
 }

@@ -226,6 +226,11 @@ impl<'h> CallState<'h> {
         let policy = self.policy();
         let category = engine.classifier().classify(error);
         let retryable = self.is_retryable(&policy, category, error);
+        let hint = error.retry_after();
+        if let Some(hint) = hint {
+            // A fleet sharing the breaker pauses for as long (nothing without a shared store).
+            self.handle.breaker.note_retry_after(hint);
+        }
 
         if let Some(p) = permit.0 {
             if retryable {
@@ -246,7 +251,7 @@ impl<'h> CallState<'h> {
         }
 
         let max_delay = policy.retry.max_delay;
-        let delay = match error.retry_after() {
+        let mut delay = match hint {
             Some(hint) => hint.min(max_delay),
             None => {
                 let backoff = policy.retry.backoff_for(category);
@@ -264,6 +269,10 @@ impl<'h> CallState<'h> {
                 }
             }
         };
+        if let Some(pause) = self.handle.breaker.shared_pause() {
+            // Another process was told to wait: this call waits it out too.
+            delay = delay.max(pause.min(max_delay));
+        }
         if let (Some(limit), Some(started)) = (policy.retry.max_elapsed, self.started) {
             let ends_at = engine.clock().now().saturating_add(delay);
             if ends_at > started.saturating_add(limit) {
