@@ -1,5 +1,6 @@
 //! A call that fails twice with a transient error, then succeeds, with zero delays: our
-//! `#[retry]` site and `execute` against backon, sync and async, and tower's retry layer (async).
+//! `#[retry]` site and `execute` against backon (alone, and around recloser's and failsafe's
+//! breakers), sync and async, and tower's retry layer (async).
 //! `cargo bench --bench failure_path`.
 
 mod common;
@@ -55,6 +56,36 @@ fn failure_sync(c: &mut Criterion) {
         b.iter(|| {
             left.set(2);
             (|| flaky(black_box(1), &left))
+                .retry(backon_zero_delay())
+                .call()
+        })
+    });
+
+    // Retries and a breaker, as ours: backon around recloser's and failsafe's breakers (their
+    // default thresholds never open on two failures in a row).
+    let recloser = recloser::Recloser::default();
+    left.set(2);
+    let ok =
+        backon::BlockingRetryable::retry(|| recloser.call(|| flaky(1, &left)), backon_zero_delay())
+            .call();
+    assert_eq!((ok.unwrap(), left.get()), (1, 0));
+    group.bench_function("backon retry + recloser breaker", |b| {
+        use backon::BlockingRetryable;
+        b.iter(|| {
+            left.set(2);
+            (|| recloser.call(|| flaky(black_box(1), &left)))
+                .retry(backon_zero_delay())
+                .call()
+        })
+    });
+
+    let failsafe = failsafe::Config::new().build();
+    group.bench_function("backon retry + failsafe breaker", |b| {
+        use backon::BlockingRetryable;
+        use failsafe::CircuitBreaker as _;
+        b.iter(|| {
+            left.set(2);
+            (|| failsafe.call(|| flaky(black_box(1), &left)))
                 .retry(backon_zero_delay())
                 .call()
         })

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::{op, runtime, site_async, TowerAttempts};
+use common::{op, op_opaque, runtime, site_async, site_opaque_async, TowerAttempts};
 use criterion::{criterion_group, criterion_main, Criterion};
 use resilience_core::RetryManager;
 use std::hint::black_box;
@@ -62,9 +62,42 @@ fn happy_async(c: &mut Criterion) {
     group.finish();
 }
 
+/// The same with an operation the compiler cannot inline, returning a zero-sized error type.
+fn happy_async_opaque(c: &mut Criterion) {
+    let rt = runtime();
+    let mut group = c.benchmark_group("happy_async_opaque");
+
+    group.bench_function("direct", |b| {
+        b.to_async(&rt).iter(|| async { op_opaque(black_box(1)) })
+    });
+
+    rt.block_on(site_opaque_async(0)).expect("warm-up");
+    group.bench_function("retry-attribute", |b| {
+        b.to_async(&rt).iter(|| site_opaque_async(black_box(1)))
+    });
+
+    group.bench_function("backon retry", |b| {
+        use backon::Retryable;
+        b.to_async(&rt).iter(|| {
+            (|| async { op_opaque(black_box(1)) }).retry(backon::ExponentialBuilder::default())
+        })
+    });
+
+    let tower_retry = tower::retry::Retry::new(
+        TowerAttempts(2),
+        tower::service_fn(|x: u64| std::future::ready(op_opaque(x))),
+    );
+    group.bench_function("tower retry", |b| {
+        b.to_async(&rt)
+            .iter(|| tower_retry.clone().oneshot(black_box(1)))
+    });
+
+    group.finish();
+}
+
 criterion_group! {
     name = benches;
     config = common::criterion();
-    targets = happy_async
+    targets = happy_async, happy_async_opaque
 }
 criterion_main!(benches);

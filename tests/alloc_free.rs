@@ -1,5 +1,6 @@
 //! A successful call allocates nothing, sync and async, with the breaker and metrics on, once
-//! the first call of an operation has created its handles.
+//! the first call of an operation has created its handles; nor does a failed attempt that is
+//! retried, once its call site has resolved its policy.
 //!
 //! A counting global allocator counts the allocations of the current thread only, so other
 //! tests running in parallel cannot disturb the counts. The call sites are the benchmarks'
@@ -8,7 +9,7 @@
 #[path = "../benches/common/mod.rs"]
 mod common;
 
-use common::{flaky, op, site_async, site_flaky_sync, site_sync};
+use common::{flaky, op, site_async, site_flaky_async, site_flaky_sync, site_sync};
 use resilience_core::RetryManager;
 use std::alloc::{GlobalAlloc, Layout, System};
 use std::cell::Cell;
@@ -147,4 +148,40 @@ fn successes_after_a_recovered_failure_allocate_nothing() {
     assert_eq!(n, 0, "{n} allocations in {CALLS} successful calls");
     // The countdown was never touched again: every counted call succeeded at once.
     assert_eq!(flaky(1, &left).unwrap(), 1);
+}
+
+#[test]
+fn failed_attempts_allocate_nothing_once_the_site_is_warm() {
+    // Fail, fail, succeed with zero delays: the benchmarks' failure path. The first call
+    // resolves the site's policy; from then on a failed attempt (classification, the breaker's
+    // count, the metrics, the retry decision, the event when nobody listens) allocates nothing.
+    let left = Cell::new(2);
+    assert_eq!(site_flaky_sync(5, &left).unwrap(), 5);
+    assert_eq!(left.get(), 0, "both failures were retried");
+    let n = allocations_during(|| {
+        for i in 0..CALLS {
+            left.set(2);
+            assert_eq!(site_flaky_sync(i, &left).unwrap(), i);
+            assert_eq!(left.get(), 0);
+        }
+    });
+    assert_eq!(n, 0, "{n} allocations in {CALLS} calls failing twice each");
+}
+
+#[test]
+fn failed_async_attempts_allocate_nothing_once_the_site_is_warm() {
+    let left = Cell::new(2);
+    assert_eq!(run_ready(site_flaky_async(5, &left)).unwrap(), 5);
+    assert_eq!(left.get(), 0, "both failures were retried");
+    let n = allocations_during(|| {
+        for i in 0..CALLS {
+            left.set(2);
+            assert_eq!(run_ready(site_flaky_async(i, &left)).unwrap(), i);
+            assert_eq!(left.get(), 0);
+        }
+    });
+    assert_eq!(
+        n, 0,
+        "{n} allocations in {CALLS} async calls failing twice each"
+    );
 }

@@ -38,6 +38,44 @@ pub fn site_sync(x: u64) -> Result<u64, Error> {
     op(x)
 }
 
+/// A zero-sized error type, as a caller's own error enum or marker type often is: the
+/// operation's `Result` then travels in registers, and any cost the wrapper adds shows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Unit;
+
+impl std::fmt::Display for Unit {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("unit error")
+    }
+}
+
+impl std::error::Error for Unit {}
+
+impl resilience_core::Classify for Unit {}
+
+impl From<resilience_core::CircuitOpenError> for Unit {
+    fn from(_: resilience_core::CircuitOpenError) -> Self {
+        Unit
+    }
+}
+
+/// The trivial operation, out of line: the shape in which the compiler cannot fold the
+/// operation into the wrapper (a call into another crate, a large function).
+#[inline(never)]
+pub fn op_opaque(x: u64) -> Result<u64, Unit> {
+    Ok(black_box(x))
+}
+
+#[retry(component = "bench", operation = "opaque_sync")]
+pub fn site_opaque(x: u64) -> Result<u64, Unit> {
+    op_opaque(x)
+}
+
+#[retry(component = "bench", operation = "opaque_async")]
+pub async fn site_opaque_async(x: u64) -> Result<u64, Unit> {
+    op_opaque(x)
+}
+
 #[retry(component = "bench", operation = "happy_async")]
 pub async fn site_async(x: u64) -> Result<u64, Error> {
     op(x)

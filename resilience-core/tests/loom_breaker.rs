@@ -7,12 +7,17 @@
 //! `std` atomics, `parking_lot` mutexes and thread-locals, which loom cannot see. Swapping them behind `cfg(loom)`
 //! inside the library would put model plumbing into the hot path's source, so each model below
 //! restates the exact protocol, the same loads, stores, orderings and lock scopes, with loom's
-//! types. They mirror, at commit 5864f7e:
+//! types. They mirror, at commit 5864f7e (the breaker's word as of branch perf-fast, issue 14):
 //!
-//! - `resilience-core/src/breaker/circuit.rs`: `word_of` (l. 71, the word `epoch << 1 | clean`),
-//!   `try_acquire` / `try_acquire_slow` (l. 139-160: an `Acquire` load, the lock only when not
-//!   clean), `unchanged_since` (l. 183), `finish` (l. 189) and `mutate` (l. 295: the word
-//!   republished under the lock, `Relaxed` compare then `Release` store).
+//! - `resilience-core/src/breaker/circuit.rs` and `word.rs`: `word_of` (the epoch above the
+//!   flags, COUNTING with the failure count and the threshold for a closed breaker, CLEAN),
+//!   `try_acquire` / `try_acquire_slow` (an `Acquire` load, the lock only when neither clean
+//!   nor counting), `unchanged_since`, `finish` / `count_in_word` (a failure below the threshold
+//!   and a success ending a streak counted by an `AcqRel` compare-exchange on a COUNTING word of
+//!   the call's epoch, everything else under the lock), `lock_synced` / `freeze` (the lock holder
+//!   takes the word's count; to change the machine it first clears COUNTING and CLEAN with an
+//!   `AcqRel` `fetch_and`) and `mutate` (the word republished under the lock, `Relaxed` compare
+//!   then `Release` store).
 //! - `resilience-core/src/breaker/permit.rs`: `BreakerPermit::finish` (l. 55: a success on a
 //!   word still clean and unchanged writes nothing, a neutral end of a closed call does nothing,
 //!   everything else goes through the lock) and its drop (l. 128-144: neutral, or a failure while
@@ -44,6 +49,40 @@ mod breaker {
     use loom::sync::Mutex;
 
     const CLEAN: u64 = 1;
+    const COUNTING: u64 = 1 << 4;
+    const COUNT_SHIFT: u32 = 5;
+    const LIMIT_SHIFT: u32 = 21;
+    const MAX_COUNT: u32 = 0xFFFF;
+    const COUNT_MASK: u64 = (MAX_COUNT as u64) << COUNT_SHIFT;
+    const EPOCH_SHIFT: u32 = 37;
+
+    fn epoch_of(word: u64) -> u64 {
+        word >> EPOCH_SHIFT
+    }
+
+    fn count_of(word: u64) -> u32 {
+        ((word & COUNT_MASK) >> COUNT_SHIFT) as u32
+    }
+
+    /// `word::with_failure`.
+    fn with_failure(current: u64, admitted: u64) -> Option<u64> {
+        if current & COUNTING == 0 || epoch_of(current) != epoch_of(admitted) {
+            return None;
+        }
+        let next = count_of(current) + 1;
+        if next >= ((current >> LIMIT_SHIFT) as u32) & MAX_COUNT {
+            return None;
+        }
+        Some((current & !(CLEAN | COUNT_MASK)) | (u64::from(next) << COUNT_SHIFT))
+    }
+
+    /// `word::with_success`.
+    fn with_success(current: u64, admitted: u64) -> Option<u64> {
+        if current & COUNTING == 0 || epoch_of(current) != epoch_of(admitted) {
+            return None;
+        }
+        Some((current & !COUNT_MASK) | CLEAN)
+    }
 
     #[derive(Clone, Copy, Debug, PartialEq, Eq)]
     pub enum State {
@@ -107,8 +146,19 @@ mod breaker {
             self.state == State::Closed && self.failure_count == 0
         }
 
+        /// `word_of` with `Machine::counting`.
         fn word(&self) -> u64 {
-            (self.epoch << 1) | u64::from(self.is_clean())
+            let counts = self.state == State::Closed
+                && self.failure_threshold <= MAX_COUNT
+                && self.failure_count < self.failure_threshold;
+            let counting = if counts {
+                COUNTING
+                    | (u64::from(self.failure_count) << COUNT_SHIFT)
+                    | (u64::from(self.failure_threshold) << LIMIT_SHIFT)
+            } else {
+                0
+            };
+            (self.epoch << EPOCH_SHIFT) | counting | u64::from(self.is_clean())
         }
 
         fn enter(&mut self, to: State) {
@@ -201,13 +251,19 @@ mod breaker {
             }
         }
 
+        /// `lock_synced`: the machine with the count of a COUNTING word taken over.
         pub fn machine(&self) -> Machine {
-            self.machine.lock().unwrap().clone()
+            let mut m = self.machine.lock().unwrap();
+            let word = self.word.load(Ordering::Acquire);
+            if word & COUNTING != 0 {
+                m.failure_count = count_of(word);
+            }
+            m.clone()
         }
 
         pub fn try_acquire(&self) -> Option<Permit<'_>> {
             let word = self.word.load(Ordering::Acquire);
-            if word & CLEAN != 0 {
+            if word & (CLEAN | COUNTING) != 0 {
                 return Some(Permit {
                     breaker: self,
                     word,
@@ -227,7 +283,41 @@ mod breaker {
         }
 
         fn finish(&self, word: u64, ticket: Ticket, outcome: Outcome) {
-            self.mutate(|m| m.finish(word >> 1, ticket, outcome));
+            if ticket == Ticket::Closed && self.count_in_word(word, outcome) {
+                return;
+            }
+            self.mutate(|m| m.finish(epoch_of(word), ticket, outcome));
+        }
+
+        fn count_in_word(&self, admitted: u64, outcome: Outcome) -> bool {
+            let failure = match outcome {
+                Outcome::Success => false,
+                Outcome::Failure => true,
+                Outcome::Neutral => return false,
+            };
+            let mut current = self.word.load(Ordering::Acquire);
+            loop {
+                let next = if failure {
+                    with_failure(current, admitted)
+                } else {
+                    with_success(current, admitted)
+                };
+                let Some(next) = next else {
+                    return false;
+                };
+                if next == current {
+                    return true;
+                }
+                match self.word.compare_exchange_weak(
+                    current,
+                    next,
+                    Ordering::AcqRel,
+                    Ordering::Acquire,
+                ) {
+                    Ok(_) => return true,
+                    Err(seen) => current = seen,
+                }
+            }
         }
 
         pub fn reset(&self) {
@@ -236,6 +326,11 @@ mod breaker {
 
         fn mutate<R>(&self, change: impl FnOnce(&mut Machine) -> R) -> R {
             let mut m = self.machine.lock().unwrap();
+            // `freeze`.
+            if self.word.load(Ordering::Relaxed) & COUNTING != 0 {
+                let word = self.word.fetch_and(!(COUNTING | CLEAN), Ordering::AcqRel);
+                m.failure_count = count_of(word);
+            }
             let result = change(&mut m);
             let word = m.word();
             if self.word.load(Ordering::Relaxed) != word {
@@ -275,7 +370,7 @@ mod breaker {
             let ticket = self
                 .ticket
                 .expect("a permit holds its ticket until it ends");
-            (self.word >> 1, ticket)
+            (epoch_of(self.word), ticket)
         }
 
         pub fn record(mut self, outcome: Outcome) {
@@ -610,6 +705,34 @@ fn a_success_racing_a_failure_is_linearizable() {
             |(m, _, _)| assert!(m.failure_count <= 2),
         );
     }
+}
+
+/// Failures counted in the word at once, with no lock: none is lost. Below the threshold (3)
+/// both stay in the word; at it (2) the second, whichever thread's it is, opens the breaker
+/// under the lock, having taken the first one's count from the word (`freeze`).
+#[test]
+fn failures_counted_in_the_word_are_not_lost() {
+    for threshold in [2, 3] {
+        model_breaker(
+            Machine::closed(threshold),
+            vec![vec![call(Outcome::Failure)], vec![call(Outcome::Failure)]],
+            |(m, _, _)| assert_eq!(m.failure_count, 2),
+        );
+    }
+}
+
+/// A streak counted in the word racing the lock holder's reset: the word's count is never
+/// carried into the new epoch, and a failure of the old epoch never counts in it.
+#[test]
+fn a_reset_racing_failures_in_the_word() {
+    model_breaker(
+        Machine::closed(3),
+        vec![
+            vec![Step::Reset],
+            vec![call(Outcome::Failure), call(Outcome::Failure)],
+        ],
+        |_| {},
+    );
 }
 
 /// The ABA of the word: a failure and a success bring it back to the very value (clean, same

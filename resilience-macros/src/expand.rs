@@ -68,14 +68,18 @@ fn function(s: &Settings, func: ItemFn) -> TokenStream {
     let operation = Literal::string(&s.operation);
     let spec = call_spec(&p, &s.retry, s.breaker.as_ref());
 
-    let manager = match &s.manager {
+    let start = match &s.manager {
+        // The global manager: one check of the site's cached handle.
         None => quote! {
-            let __resilience_manager = #p::global();
+            let mut __resilience_call = __RESILIENCE_SITE.call_global();
         },
         Some(expr) => quote! {
             // Evaluated once per call; anything that borrows as a `RetryManager`.
             let __resilience_manager_source = #expr;
             let __resilience_manager = #p::as_manager(&__resilience_manager_source);
+            let __resilience_handle = __RESILIENCE_SITE.handle(__resilience_manager);
+            let mut __resilience_call =
+                __RESILIENCE_SITE.call(__resilience_manager, &__resilience_handle);
         },
     };
 
@@ -96,7 +100,7 @@ fn function(s: &Settings, func: ItemFn) -> TokenStream {
             }
         };
         quote! {
-            let __resilience_permit = match __resilience_call.admit() {
+            let __resilience_permit = match __resilience_call.admit_breaker() {
                 #p::Ok(__resilience_permit) => __resilience_permit,
                 #p::Err(__resilience_open) => return #rejected,
             };
@@ -187,13 +191,7 @@ fn function(s: &Settings, func: ItemFn) -> TokenStream {
         #vis #sig {
             #[allow(clippy::needless_update)]
             static __RESILIENCE_SITE: #p::Site = #p::Site::new(#component, #operation, #spec);
-            #manager
-            let __resilience_handle = __RESILIENCE_SITE.handle(__resilience_manager);
-            let mut __resilience_call = #p::CallState::new(
-                #p::engine(__resilience_manager),
-                &__resilience_handle,
-                __RESILIENCE_SITE.spec(),
-            );
+            #start
             #last_error
             loop {
                 #admit

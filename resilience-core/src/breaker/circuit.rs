@@ -1,11 +1,16 @@
 //! One breaker: the [`Machine`] behind a mutex, plus one atomic word that lets the hot path skip
 //! the mutex.
 //!
-//! The word holds the machine's epoch and a *clean* bit: closed with no failure counted (or
-//! disabled). While it is clean, admitting a call and recording its success read the word and
-//! nothing else: no lock, no clock, no write to shared memory, no allocation. Everything else
-//! (a failure, a non-closed breaker, a success that ends a failure streak) takes the mutex, and
-//! every change of the machine republishes the word while the mutex is held.
+//! The word (its layout is in `word`) holds the machine's epoch and a *clean* bit: closed with
+//! no failure counted (or disabled). While it is clean, admitting a call and recording its
+//! success read the word and nothing else: no lock, no clock, no write to shared memory, no
+//! allocation. A closed breaker with the default consecutive rule (and no state file) also
+//! counts its failure streak in the word: a failure below the threshold, and the success that
+//! ends the streak, are one compare-exchange, so a failing service costs its callers no lock
+//! until the breaker opens. Everything else (the failure that opens the breaker, a non-closed
+//! breaker, a state file's breaker) takes the mutex; the mutex holder first freezes the word
+//! (takes its count and clears COUNTING, see [`CircuitBreaker::freeze`]) and republishes it
+//! after every change of the machine.
 //!
 //! A breaker with a failure-rate or slow-call rule is never clean (each call is a call of its
 //! window), so the code above is all it adds to the default breaker's path; its own cost sits
@@ -14,10 +19,11 @@
 //! an ordinary success count on the breaker's [`Stripes`] without the mutex.
 
 use super::listener::EventBus;
-use super::machine::{Machine, Refusal, Ticket, Transitions, ADMIT, EPOCH_SHIFT, FAST, TIMED};
+use super::machine::{Machine, Refusal, Ticket, Transitions};
 use super::permit::BreakerPermit;
 use super::persist::Sink;
 use super::window::{start_of, Stripes};
+use super::word::{self, ADMIT, CLEAN, COUNTING, EPOCH_SHIFT, FAST, TIMED};
 use super::{BreakerControl, CircuitBreakerStatus, CircuitState};
 use crate::policy::CircuitBreakerConfig;
 use crate::store::gate::{Gate, GateDecision, GateRefusal, GatedBreaker, Knobs, ProbeOutcome};
@@ -26,10 +32,6 @@ use parking_lot::{Mutex, MutexGuard};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, OnceLock};
 use std::time::Duration;
-
-/// The clean bit of the word; the other flags (`machine::ADMIT`, ...) and the epoch are in the
-/// bits above it.
-pub(super) const CLEAN: u64 = 1;
 
 /// What a registry shares with its breakers.
 #[derive(Debug)]
@@ -116,21 +118,24 @@ impl std::fmt::Debug for CircuitBreaker {
         f.debug_struct("CircuitBreaker")
             .field("service", &self.service)
             .field("operation", &self.operation)
-            .field("machine", &*self.lock())
+            .field("machine", &*self.lock_synced())
             .finish_non_exhaustive()
     }
 }
 
-fn word_of(machine: &Machine) -> u64 {
-    (machine.epoch() << EPOCH_SHIFT) | machine.flags() | u64::from(machine.is_clean())
+/// The word for `machine`; `counts`: whether the word may count failures (not for a breaker
+/// of a state file, whose every failure count is written to the file under the mutex).
+fn word_of(machine: &Machine, counts: bool) -> u64 {
+    let counting = if counts { machine.counting() } else { 0 };
+    (machine.epoch() << EPOCH_SHIFT) | machine.flags() | counting | u64::from(machine.is_clean())
 }
 
 /// The word of a breaker whose gate may have something to say: no flag, so every call takes
 /// the slow path, which asks the gate first.
-fn word_with(machine: &Machine, gate: Option<&Arc<Gate>>) -> u64 {
+fn word_with(machine: &Machine, gate: Option<&Arc<Gate>>, counts: bool) -> u64 {
     match gate {
         Some(gate) if gate.is_active() => machine.epoch() << EPOCH_SHIFT,
-        _ => word_of(machine),
+        _ => word_of(machine, counts),
     }
 }
 
@@ -142,7 +147,7 @@ impl CircuitBreaker {
         machine: Machine,
     ) -> Self {
         CircuitBreaker {
-            word: AtomicU64::new(word_of(&machine)),
+            word: AtomicU64::new(word_of(&machine, shared.sink.is_none())),
             service,
             operation,
             shared,
@@ -159,7 +164,7 @@ impl CircuitBreaker {
         let weak: std::sync::Weak<dyn GatedBreaker> = Arc::downgrade(self) as _;
         gate.attach(weak);
         if self.gate.set(gate).is_ok() {
-            let m = self.lock();
+            let m = self.lock_frozen();
             self.publish(&m);
         }
     }
@@ -225,7 +230,7 @@ impl CircuitBreaker {
     /// ```
     pub fn configure(&self, config: &CircuitBreakerConfig) {
         // Not written to the state file: a restored breaker is configured again by its program.
-        let mut m = self.lock();
+        let mut m = self.lock_frozen();
         m.configure(config, &|| {
             Arc::clone(self.stripes.get_or_init(|| Arc::new(Stripes::new())))
         });
@@ -233,13 +238,14 @@ impl CircuitBreaker {
         self.publish(&m);
     }
 
+    /// Publishes the word of `m`, with the mutex held and the word frozen.
     fn publish(&self, m: &Machine) {
         let gate = self.gate.get();
         if let Some(gate) = gate {
             gate.set_local_open(m.is_open_by_itself());
             gate.set_knobs(Knobs::of(m.config()));
         }
-        let word = word_with(m, gate);
+        let word = word_with(m, gate, self.shared.sink.is_none());
         if self.word.load(Ordering::Relaxed) != word {
             self.word.store(word, Ordering::Release);
         }
@@ -258,16 +264,18 @@ impl CircuitBreaker {
     #[inline(always)]
     pub fn try_acquire(&self) -> Result<BreakerPermit<'_>, CircuitOpenError> {
         let word = self.word.load(Ordering::Acquire);
-        if word & CLEAN != 0 {
+        // Clean, or closed counting a failure streak: admitted as the machine would.
+        if word & (CLEAN | COUNTING) != 0 {
             return Ok(BreakerPermit::new(self, word, Ticket::Closed));
         }
-        self.try_acquire_slow()
+        self.try_acquire_slow(word)
     }
 
+    /// Admission when `word`, just read, is neither clean nor counting: the word's flags decide
+    /// without reading it again, else the mutex.
     #[cold]
     #[inline(never)]
-    fn try_acquire_slow(&self) -> Result<BreakerPermit<'_>, CircuitOpenError> {
-        let word = self.word.load(Ordering::Acquire);
+    fn try_acquire_slow(&self, word: u64) -> Result<BreakerPermit<'_>, CircuitOpenError> {
         if let Some(gate) = self.gate.get().filter(|g| g.is_active()) {
             match gate.decide() {
                 GateDecision::Pass => {}
@@ -286,9 +294,10 @@ impl CircuitBreaker {
             };
             return Ok(BreakerPermit::new(self, word, ticket));
         }
+        let counts = self.shared.sink.is_none();
         let (admitted, word) = self.mutate(|m, clock| {
             let (admitted, transition) = m.acquire(clock);
-            ((admitted, word_of(m)), transition)
+            ((admitted, word_of(m, counts)), transition)
         });
         match admitted {
             Ok(ticket) => Ok(BreakerPermit::new(self, word, ticket)),
@@ -364,8 +373,52 @@ impl CircuitBreaker {
     }
 
     /// Records how a call admitted with `word` and `ticket` ended.
-    #[cold]
+    #[inline(never)]
     pub(super) fn finish(&self, word: u64, ticket: Ticket, outcome: Outcome) {
+        if ticket == Ticket::Closed && self.count_in_word(word, outcome) {
+            return;
+        }
+        self.finish_locked(word, ticket, outcome);
+    }
+
+    /// Counts a failure, or the success that ends a failure streak, of a call admitted with
+    /// `admitted` in the word, without the mutex; `false` when the word cannot (see
+    /// [`word::with_failure`]): the mutex then decides.
+    #[inline(always)]
+    fn count_in_word(&self, admitted: u64, outcome: Outcome) -> bool {
+        let failure = match outcome {
+            Outcome::Success => false,
+            Outcome::Failure(_) => true,
+            Outcome::Neutral => return false,
+        };
+        let mut current = self.word.load(Ordering::Acquire);
+        loop {
+            let next = if failure {
+                word::with_failure(current, admitted)
+            } else {
+                word::with_success(current, admitted)
+            };
+            let Some(next) = next else {
+                return false;
+            };
+            if next == current {
+                return true;
+            }
+            match self.word.compare_exchange_weak(
+                current,
+                next,
+                Ordering::AcqRel,
+                Ordering::Acquire,
+            ) {
+                Ok(_) => return true,
+                Err(seen) => current = seen,
+            }
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn finish_locked(&self, word: u64, ticket: Ticket, outcome: Outcome) {
         if let Ticket::Fleet(lease) = ticket {
             if let Some(gate) = self.gate.get() {
                 gate.report(
@@ -382,7 +435,7 @@ impl CircuitBreaker {
         if outcome == Outcome::Success && word & FAST != 0 && self.count_success(word, ticket) {
             return;
         }
-        let epoch = word >> EPOCH_SHIFT;
+        let epoch = word::epoch(word);
         self.mutate(|m, clock| {
             let transitions = match outcome {
                 Outcome::Success => m.on_success(epoch, ticket, clock),
@@ -429,7 +482,7 @@ impl CircuitBreaker {
     }
 
     pub(crate) fn status_at(&self, now: Duration, unix_now: Duration) -> CircuitBreakerStatus {
-        self.lock().status(now, unix_now)
+        self.lock_synced().status(now, unix_now)
     }
 
     /// Closes the breaker, clears its counters and its open-timeout ladder, and ends any
@@ -495,11 +548,39 @@ impl CircuitBreaker {
         self.machine.lock()
     }
 
+    /// The machine, with the failures counted in the word taken over: for reading it.
+    fn lock_synced(&self) -> MutexGuard<'_, Machine> {
+        let mut m = self.lock();
+        let word = self.word.load(Ordering::Acquire);
+        if word & COUNTING != 0 {
+            m.take_count(word::count(word));
+        }
+        m
+    }
+
+    /// The machine, with the word frozen: for changing it (then [`publish`](Self::publish)).
+    fn lock_frozen(&self) -> MutexGuard<'_, Machine> {
+        let mut m = self.lock();
+        self.freeze(&mut m);
+        m
+    }
+
+    /// Makes the word the lock holder's alone: clears COUNTING (and CLEAN), so that the
+    /// lock-free paths stop counting in it and take the mutex, and hands the failures they
+    /// counted to the machine. Only the lock holder sets COUNTING, so a word read without it
+    /// under the lock stays so until the next publish.
+    fn freeze(&self, m: &mut Machine) {
+        if self.word.load(Ordering::Relaxed) & COUNTING != 0 {
+            let word = self.word.fetch_and(!(COUNTING | CLEAN), Ordering::AcqRel);
+            m.take_count(word::count(word));
+        }
+    }
+
     /// Runs `change` on the machine, then publishes what changed: the hot-path word, the state
     /// file record, the listeners' event.
     fn mutate<R>(&self, change: impl FnOnce(&mut Machine, &dyn Clock) -> (R, Transitions)) -> R {
         let clock = &*self.shared.clock;
-        let mut m = self.lock();
+        let mut m = self.lock_frozen();
         let before = self.shared.sink.as_ref().map(|_| m.persisted());
         let (result, transitions) = change(&mut m, clock);
         self.publish(&m);
@@ -529,7 +610,8 @@ impl CircuitBreaker {
 
 impl GatedBreaker for CircuitBreaker {
     fn republish(&self) {
-        let m = self.lock();
+        // Frozen first: a count the word holds must not be lost to the store below.
+        let m = self.lock_frozen();
         self.publish(&m);
     }
 

@@ -8,6 +8,7 @@
 
 use super::persist::Record;
 use super::window::{start_of, Mark, Rates, Stripes};
+use super::word::{self, ADMIT, EPOCH_MASK, FAST, MAX_COUNT, TIMED};
 use super::{BreakerControl, CircuitBreakerStatus, CircuitState};
 use crate::policy::{next_open_timeout, repair_breaker, CircuitBreakerConfig};
 use crate::{Clock, ErrorCategory, OpenCause};
@@ -133,15 +134,6 @@ pub(crate) struct Machine {
     opened_category: Option<ErrorCategory>,
 }
 
-/// The hot-path word's flags (see `circuit`): bit 0 is CLEAN, then these; the epoch is above.
-pub(crate) const ADMIT: u64 = 1 << 1;
-/// Successes of calls admitted with this flag may be counted without the lock.
-pub(crate) const FAST: u64 = 1 << 2;
-/// Calls admitted with this flag are timed (the slow-call rule).
-pub(crate) const TIMED: u64 = 1 << 3;
-/// The epoch sits above the flags.
-pub(crate) const EPOCH_SHIFT: u32 = 4;
-
 impl Machine {
     pub(crate) fn new(config: &CircuitBreakerConfig) -> Self {
         let config = shared_config(config);
@@ -190,6 +182,29 @@ impl Machine {
             || (self.state == CircuitState::Closed
                 && self.failure_count == 0
                 && self.rates.is_none())
+    }
+
+    /// The COUNTING part of the hot-path word (see `word`) when the word may count this
+    /// breaker's consecutive failures without the lock: closed, automatic, the consecutive rule,
+    /// a threshold the word can hold.
+    pub(crate) fn counting(&self) -> u64 {
+        let limit = self.config.failure_threshold;
+        let counts = self.control == BreakerControl::Auto
+            && self.state == CircuitState::Closed
+            && self.rates.is_none()
+            && limit <= MAX_COUNT
+            && self.failure_count < limit;
+        if counts {
+            word::counting(self.failure_count, limit)
+        } else {
+            0
+        }
+    }
+
+    /// Takes over the consecutive failures counted in the hot-path word while it was COUNTING
+    /// (in this epoch: only the lock holder changes the epoch).
+    pub(crate) fn take_count(&mut self, count: u32) {
+        self.failure_count = count;
     }
 
     /// The flags of the hot-path word beyond CLEAN: with a rate rule, a closed automatic breaker
@@ -248,7 +263,8 @@ impl Machine {
     fn enter(&mut self, to: CircuitState, now: Duration) -> Option<Transition> {
         let from = self.state;
         self.state = to;
-        self.epoch = self.epoch.wrapping_add(1);
+        // Within the word's epoch bits, so that the word and the machine agree on it.
+        self.epoch = self.epoch.wrapping_add(1) & EPOCH_MASK;
         self.leases.clear();
         self.success_count = 0;
         match to {
@@ -382,7 +398,8 @@ impl Machine {
             return (Err(Refusal::Full), changes);
         }
         let id = self.next_lease;
-        self.next_lease = self.next_lease.wrapping_add(1);
+        // Ids fit a packed permit (see `permit`), three bits short of a u64.
+        self.next_lease = self.next_lease.wrapping_add(1) & (u64::MAX >> 3);
         self.leases.push(Lease {
             id,
             expires: (!self.current_timeout.is_zero())

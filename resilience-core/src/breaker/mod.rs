@@ -18,6 +18,7 @@ mod persist;
 mod registry;
 mod shared;
 mod window;
+mod word;
 
 pub use circuit::CircuitBreaker;
 pub use error::PersistError;

@@ -37,8 +37,55 @@ pub struct BreakerPermit<'a> {
     breaker: &'a CircuitBreaker,
     /// The breaker's word when the call was admitted (its epoch and clean bit).
     word: u64,
-    /// `None` once the outcome is recorded.
-    ticket: Option<Ticket>,
+    /// The ticket, packed (see [`pack`]); [`TAKEN`] once the outcome is recorded. Three plain
+    /// words rather than an `Option<Ticket>` (an enum in an enum): the compiler keeps them in
+    /// registers where the permit's whole life is inlined, instead of a stack slot written and
+    /// read back.
+    ticket: u64,
+}
+
+/// The packed ticket of a permit whose outcome is recorded.
+const TAKEN: u64 = 0;
+const CLOSED: u64 = 1;
+const TIMED: u64 = 2;
+const HALF_OPEN: u64 = 3;
+const FLEET: u64 = 4;
+const KIND_BITS: u32 = 3;
+const KIND: u64 = (1 << KIND_BITS) - 1;
+/// The largest payload: start times (nanoseconds: 2^61 of them are 73 years of a monotonic
+/// clock) are capped at it, lease ids of the machine kept below it, a fleet's lease ids (a
+/// store's counter) are far below it, and it stands for the fleet's `UNCOUNTED`.
+const PAYLOAD: u64 = u64::MAX >> KIND_BITS;
+
+/// `ticket` in one word: the kind in the low three bits, the start time or lease id above them.
+#[inline(always)]
+const fn pack(ticket: Ticket) -> u64 {
+    match ticket {
+        Ticket::Closed => CLOSED,
+        Ticket::Timed(start) => (min(start, PAYLOAD) << KIND_BITS) | TIMED,
+        Ticket::HalfOpen(id) => (id << KIND_BITS) | HALF_OPEN,
+        Ticket::Fleet(lease) => (min(lease, PAYLOAD) << KIND_BITS) | FLEET,
+    }
+}
+
+const fn min(a: u64, b: u64) -> u64 {
+    if a < b {
+        a
+    } else {
+        b
+    }
+}
+
+#[inline(always)]
+const fn unpack(packed: u64) -> Ticket {
+    let payload = packed >> KIND_BITS;
+    match packed & KIND {
+        TIMED => Ticket::Timed(payload),
+        HALF_OPEN => Ticket::HalfOpen(payload),
+        FLEET if payload == PAYLOAD => Ticket::Fleet(crate::store::gate::UNCOUNTED),
+        FLEET => Ticket::Fleet(payload),
+        _ => Ticket::Closed,
+    }
 }
 
 impl<'a> BreakerPermit<'a> {
@@ -47,25 +94,29 @@ impl<'a> BreakerPermit<'a> {
         BreakerPermit {
             breaker,
             word,
-            ticket: Some(ticket),
+            ticket: pack(ticket),
         }
     }
 
     #[inline(always)]
     fn finish(&mut self, outcome: Outcome) {
-        if let Some(ticket) = self.ticket.take() {
-            if ticket == Ticket::Closed {
-                // A neutral end of a call admitted while closed holds no slot to give back; a
-                // success on a breaker still clean since admission has nothing to record.
-                let nothing_to_do = match outcome {
-                    Outcome::Neutral => true,
-                    Outcome::Success => self.breaker.unchanged_since(self.word),
-                    Outcome::Failure(_) => false,
-                };
-                if nothing_to_do {
-                    return;
-                }
-            } else if outcome == Outcome::Neutral && matches!(ticket, Ticket::Timed(_)) {
+        let packed = std::mem::replace(&mut self.ticket, TAKEN);
+        // The packed word compared as it is, before any decoding: the common case, a call
+        // admitted while closed, is one comparison.
+        if packed == CLOSED {
+            // A neutral end of a call admitted while closed holds no slot to give back; a
+            // success on a breaker still clean since admission has nothing to record.
+            let nothing_to_do = match outcome {
+                Outcome::Neutral => true,
+                Outcome::Success => self.breaker.unchanged_since(self.word),
+                Outcome::Failure(_) => false,
+            };
+            if !nothing_to_do {
+                self.breaker.finish(self.word, Ticket::Closed, outcome);
+            }
+        } else if packed != TAKEN {
+            let ticket = unpack(packed);
+            if outcome == Outcome::Neutral && matches!(ticket, Ticket::Timed(_)) {
                 // A timed call through a closed breaker holds no slot either.
                 return;
             }
@@ -82,9 +133,10 @@ impl<'a> BreakerPermit<'a> {
     /// assert!(!breaker.try_acquire().unwrap().is_trial());
     /// ```
     pub fn is_trial(&self) -> bool {
-        match self.ticket {
-            Some(Ticket::HalfOpen(_)) => true,
-            Some(Ticket::Fleet(lease)) => lease != crate::store::gate::UNCOUNTED,
+        match unpack(self.ticket) {
+            _ if self.ticket == TAKEN => false,
+            Ticket::HalfOpen(_) => true,
+            Ticket::Fleet(lease) => lease != crate::store::gate::UNCOUNTED,
             _ => false,
         }
     }
@@ -148,7 +200,7 @@ impl<'a> BreakerPermit<'a> {
 impl Drop for BreakerPermit<'_> {
     #[inline(always)]
     fn drop(&mut self) {
-        if self.ticket.is_some() {
+        if self.ticket != TAKEN {
             self.dropped();
         }
     }

@@ -10,7 +10,7 @@ use super::handle::{OperationHandle, Policy};
 use super::{CallSpec, Engine, RetryEvent};
 use crate::breaker::BreakerPermit;
 use crate::{CircuitOpenError, Classify, ErrorCategory, JudgeOk};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// What to do after a failed attempt.
@@ -29,13 +29,52 @@ pub enum Next {
 #[must_use]
 pub struct Permit<'h>(Option<BreakerPermit<'h>>);
 
+/// A call site's retry policy, resolved at the site's first failure and kept with the settings
+/// generation it was resolved at, so that later failures read it through a pointer: no lock, no
+/// reference count, no copy. Once the settings change, the site's calls resolve theirs through
+/// the handle's cache as other calls do.
+#[doc(hidden)]
+#[derive(Debug, Default)]
+pub struct PolicySlot(OnceLock<(u64, Policy)>);
+
+impl PolicySlot {
+    /// An empty slot, for a `static` call site.
+    pub const fn new() -> Self {
+        PolicySlot(OnceLock::new())
+    }
+}
+
+/// The policy of a call: not yet needed (with the call site's slot, if any), or resolved.
+enum PolicyRef<'h> {
+    Unresolved(Option<&'h PolicySlot>),
+    Site(&'h Policy),
+    Shared(Arc<Policy>),
+}
+
+/// A resolved policy, borrowed from the call site's slot or shared with the handle's cache.
+enum Held<'h> {
+    Site(&'h Policy),
+    Shared(Arc<Policy>),
+}
+
+impl std::ops::Deref for Held<'_> {
+    type Target = Policy;
+    #[inline]
+    fn deref(&self) -> &Policy {
+        match self {
+            Held::Site(p) => p,
+            Held::Shared(p) => p,
+        }
+    }
+}
+
 /// The state of one retried call.
 #[doc(hidden)]
 pub struct CallState<'h> {
     engine: &'h Engine,
     handle: &'h OperationHandle,
     spec: &'h CallSpec,
-    policy: Option<Arc<Policy>>,
+    policy: PolicyRef<'h>,
     attempts: u32,
     /// Whether the call's end is in the metrics; a call dropped while unwinding without it
     /// ended in a panic (of an attempt, or of a hook), which the metrics count too.
@@ -63,12 +102,51 @@ impl<'h> CallState<'h> {
             engine,
             handle,
             spec,
-            policy: None,
+            policy: PolicyRef::Unresolved(None),
             attempts: 0,
             ended: false,
             in_attempt: false,
             started,
             previous_delay: None,
+        }
+    }
+
+    /// The call resolves its policy through `slot`, its call site's (see [`PolicySlot`]).
+    #[inline(always)]
+    pub fn with_policy_slot(mut self, slot: &'h PolicySlot) -> Self {
+        self.policy = PolicyRef::Unresolved(Some(slot));
+        self
+    }
+
+    /// The call's policy, resolved at its first failure.
+    #[inline]
+    fn policy(&mut self) -> Held<'h> {
+        match &self.policy {
+            PolicyRef::Site(policy) => Held::Site(policy),
+            _ => self.policy_slow(),
+        }
+    }
+
+    fn policy_slow(&mut self) -> Held<'h> {
+        match &self.policy {
+            PolicyRef::Site(policy) => Held::Site(policy),
+            PolicyRef::Shared(policy) => Held::Shared(Arc::clone(policy)),
+            PolicyRef::Unresolved(slot) => {
+                let (engine, handle, spec) = (self.engine, self.handle, self.spec);
+                let generation = engine.generation();
+                if let Some(slot) = slot {
+                    let (at, policy) = slot
+                        .0
+                        .get_or_init(|| (generation, engine.resolve(handle, spec)));
+                    if *at == generation {
+                        self.policy = PolicyRef::Site(policy);
+                        return Held::Site(policy);
+                    }
+                }
+                let policy = engine.policy(handle, spec);
+                self.policy = PolicyRef::Shared(Arc::clone(&policy));
+                Held::Shared(policy)
+            }
         }
     }
 
@@ -83,6 +161,18 @@ impl<'h> CallState<'h> {
         self.attempts += 1;
         self.in_attempt = true;
         Ok(Permit(permit))
+    }
+
+    /// Asks the breaker for the next attempt of a call known to go through it
+    /// (`CallSpec::use_breaker`, which a `#[retry]` site with `circuit_breaker` fixes at
+    /// compile time): [`admit`](Self::admit) without reading the spec.
+    #[inline(always)]
+    pub fn admit_breaker(&mut self) -> Result<Permit<'h>, CircuitOpenError> {
+        debug_assert!(self.spec.policy.use_breaker);
+        let permit = self.handle.breaker.try_acquire()?;
+        self.attempts += 1;
+        self.in_attempt = true;
+        Ok(Permit(Some(permit)))
     }
 
     /// Starts an attempt of a call that bypasses the breaker (`CallSpec::use_breaker` false):
@@ -128,14 +218,12 @@ impl<'h> CallState<'h> {
 
     /// The attempt returned `error`: reports it to the breaker and the metrics, and decides
     /// whether and when to try again. The one retry decision, for every loop.
-    #[cold]
+    // Out of line, so the success path stays small, but not `#[cold]`: during an outage every
+    // call takes this path, and a cold function's callees are not inlined into it.
+    #[inline(never)]
     pub fn failed<E: Classify + ?Sized>(&mut self, permit: Permit<'h>, error: &E) -> Next {
         let engine = self.engine;
-        let (handle, spec) = (self.handle, self.spec);
-        let policy = Arc::clone(
-            self.policy
-                .get_or_insert_with(|| engine.policy(handle, spec)),
-        );
+        let policy = self.policy();
         let category = engine.classifier().classify(error);
         let retryable = self.is_retryable(&policy, category, error);
         let hint = error.retry_after();
@@ -165,11 +253,21 @@ impl<'h> CallState<'h> {
         let max_delay = policy.retry.max_delay;
         let mut delay = match hint {
             Some(hint) => hint.min(max_delay),
-            None => policy.retry.backoff_for(category).delay(
-                self.attempts,
-                self.previous_delay,
-                engine.rng().next_f64(),
-            ),
+            None => {
+                let backoff = policy.retry.backoff_for(category);
+                // Drawn whatever the delay, so the random sequence stays the same.
+                let u = engine.rng().next_f64();
+                // A zero base gives zero whatever the draw (decorrelated jitter grows from the
+                // previous delay, so only while that is zero too): no float arithmetic then.
+                let zero = backoff.initial_delay.is_zero()
+                    && (backoff.jitter != crate::Jitter::Decorrelated
+                        || self.previous_delay.is_none_or(|d| d.is_zero()));
+                if zero {
+                    Duration::ZERO
+                } else {
+                    backoff.delay(self.attempts, self.previous_delay, u)
+                }
+            }
         };
         if let Some(pause) = self.handle.breaker.shared_pause() {
             // Another process was told to wait: this call waits it out too.
@@ -385,15 +483,24 @@ impl<'h> CallState<'h> {
 }
 
 impl Drop for CallState<'_> {
-    #[inline]
+    #[inline(always)]
     fn drop(&mut self) {
-        if !self.ended && std::thread::panicking() {
-            self.ended_by_panic();
+        // A call that ended (every call that returns) pays one test of a flag here.
+        if !self.ended {
+            self.dropped_unended();
         }
     }
 }
 
 impl CallState<'_> {
+    #[cold]
+    #[inline(never)]
+    fn dropped_unended(&mut self) {
+        if std::thread::panicking() {
+            self.ended_by_panic();
+        }
+    }
+
     /// An attempt or a hook panicked: the breaker already counted the attempt as a failure
     /// (its permit's drop does); the metrics count the call as failed after its attempts.
     #[cold]

@@ -110,26 +110,35 @@ impl Engine {
         self.generation.fetch_add(1, Ordering::AcqRel);
     }
 
+    /// The settings generation: bumped whenever the settings change.
+    #[inline]
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The retry policy of a call with `spec` on `handle`'s operation as of now.
+    pub(crate) fn resolve(&self, handle: &OperationHandle, spec: &CallSpec) -> Policy {
+        let settings = self.settings();
+        let effective = resolve(
+            &settings,
+            &handle.component,
+            &handle.operation,
+            &spec.policy,
+        )
+        .repaired();
+        if let Some(budget) = &effective.retry.budget {
+            handle.budget.enable(budget);
+        }
+        Policy {
+            retry: effective.retry,
+        }
+    }
+
     /// The retry policy of a call with `spec` on `handle`'s operation, resolved once per
     /// settings generation and kept in the handle.
     pub(crate) fn policy(&self, handle: &OperationHandle, spec: &CallSpec) -> Arc<Policy> {
-        let generation = self.generation.load(Ordering::Acquire);
-        let resolve_now = || {
-            let settings = self.settings();
-            let effective = resolve(
-                &settings,
-                &handle.component,
-                &handle.operation,
-                &spec.policy,
-            )
-            .repaired();
-            if let Some(budget) = &effective.retry.budget {
-                handle.budget.enable(budget);
-            }
-            Arc::new(Policy {
-                retry: effective.retry,
-            })
-        };
+        let generation = self.generation();
+        let resolve_now = || Arc::new(self.resolve(handle, spec));
         handle
             .policy_cache
             .get(spec, generation, &resolve_now)

@@ -9,7 +9,7 @@ mod handle;
 mod spec;
 
 pub(crate) use driver::{admit_guarded, admit_unguarded, run_async, run_blocking};
-pub use driver::{CallState, Next, Permit};
+pub use driver::{CallState, Next, Permit, PolicySlot};
 pub use engine::{Engine, RetryEvent, RetryHook};
 pub use handle::OperationHandle;
 pub(crate) use handle::{BreakerClaim, PolicyCache};

@@ -2,18 +2,36 @@
 //! look-up.
 
 use super::RetryManager;
-use crate::call::{CallSpec, Engine, OperationHandle};
+use crate::call::{CallSpec, CallState, Engine, OperationHandle, PolicySlot};
 use std::ops::Deref;
 use std::sync::{Arc, OnceLock};
 
 /// One `#[retry]` call site: its names, its compile-time settings, and the handle of its
-/// operation in the first manager it ran with.
+/// operation (with the site's resolved policy) in the first manager it ran with.
+///
+/// A site of the global manager keeps its handle apart, with the manager's engine: its calls
+/// start with one check of one `OnceLock` (not one of the global manager and another of the
+/// site) and no comparison of managers, since the global manager never changes once created.
 #[doc(hidden)]
 pub struct Site {
     component: &'static str,
     operation: &'static str,
     spec: CallSpec,
-    cache: OnceLock<(u64, OperationHandle)>,
+    cache: OnceLock<Cached>,
+    global: OnceLock<Global>,
+}
+
+/// A site's handle in one manager and the policy its calls resolved there.
+struct Cached {
+    id: u64,
+    handle: OperationHandle,
+    policy: PolicySlot,
+}
+
+/// A site's handle in the global manager, and that manager's engine.
+struct Global {
+    engine: &'static Engine,
+    cached: Cached,
 }
 
 impl Site {
@@ -24,6 +42,53 @@ impl Site {
             operation,
             spec,
             cache: OnceLock::new(),
+            global: OnceLock::new(),
+        }
+    }
+
+    /// A call of this site on the global manager ([`crate::global`]).
+    #[inline(always)]
+    pub fn call_global(&'static self) -> CallState<'static> {
+        let global = match self.global.get() {
+            Some(global) => global,
+            None => self.init_global(),
+        };
+        CallState::new(global.engine, &global.cached.handle, &self.spec)
+            .with_policy_slot(&global.cached.policy)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn init_global(&'static self) -> &'static Global {
+        self.global.get_or_init(|| {
+            let manager = crate::global();
+            Global {
+                engine: &manager.engine,
+                cached: self.cached(manager),
+            }
+        })
+    }
+
+    fn cached(&self, manager: &RetryManager) -> Cached {
+        Cached {
+            id: manager.id(),
+            handle: self.lookup(manager).for_spec(&self.spec),
+            policy: PolicySlot::new(),
+        }
+    }
+
+    /// A call of this site on `manager`, with `handle` from [`handle`](Self::handle).
+    #[inline(always)]
+    pub fn call<'a>(
+        &'a self,
+        manager: &'a RetryManager,
+        handle: &'a HandleRef<'a>,
+    ) -> CallState<'a> {
+        let call = CallState::new(&manager.engine, handle, &self.spec);
+        match (handle, self.cache.get()) {
+            // The cached handle: the site's own policy slot goes with it.
+            (HandleRef::Cached(_), Some(cached)) => call.with_policy_slot(&cached.policy),
+            _ => call,
         }
     }
 
@@ -37,11 +102,9 @@ impl Site {
     /// runs with (in practice the only one), looked up for any other.
     #[inline(always)]
     pub fn handle(&self, manager: &RetryManager) -> HandleRef<'_> {
-        let (id, handle) = self
-            .cache
-            .get_or_init(|| (manager.id(), self.lookup(manager).for_spec(&self.spec)));
-        if *id == manager.id() {
-            HandleRef::Cached(handle)
+        let cached = self.cache.get_or_init(|| self.cached(manager));
+        if cached.id == manager.id() {
+            HandleRef::Cached(&cached.handle)
         } else {
             HandleRef::Owned(self.lookup(manager))
         }
