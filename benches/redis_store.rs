@@ -10,72 +10,26 @@
 mod common;
 
 use criterion::{criterion_group, Criterion};
+use resilience::fleet::ThrowawayRedis;
 use resilience_core::{CircuitBreakerRegistry, RedisStoreConfig, RetryManager};
 use std::hint::black_box;
-use std::io::{Read, Write};
-use std::net::TcpStream;
-use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// A throwaway server, killed on drop.
-struct Server(Child);
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-fn redis() -> Option<(String, Option<Server>)> {
+fn redis() -> Option<(String, Option<ThrowawayRedis>)> {
     if let Ok(url) = std::env::var("REDIS_URL") {
         return Some((url, None));
     }
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .ok()?
-        .local_addr()
-        .ok()?
-        .port();
-    let dir = std::env::temp_dir();
-    let child = Command::new("redis-server")
-        .args(["--bind", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--save", "", "--appendonly", "no"])
-        .arg("--dir")
-        .arg(&dir)
-        .stdout(Stdio::null())
-        .spawn()
-        .ok()?;
-    let server = Server(child);
-    let url = format!("redis://127.0.0.1:{port}/");
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while command(&url, &["PING"]).is_none_or(|r| !r.contains("PONG")) {
-        if Instant::now() > deadline {
-            return None;
-        }
-        std::thread::sleep(Duration::from_millis(10));
-    }
-    Some((url, Some(server)))
-}
-
-/// One command over a raw connection, answered as text.
-fn command(url: &str, args: &[&str]) -> Option<String> {
-    let addr = url.trim_start_matches("redis://").trim_end_matches('/');
-    let mut stream = TcpStream::connect(addr).ok()?;
-    let mut cmd = format!("*{}\r\n", args.len());
-    for a in args {
-        cmd.push_str(&format!("${}\r\n{a}\r\n", a.len()));
-    }
-    stream.write_all(cmd.as_bytes()).ok()?;
-    stream.set_read_timeout(Some(Duration::from_secs(1))).ok()?;
-    let mut buf = vec![0_u8; 16 * 1024];
-    let n = stream.read(&mut buf).ok()?;
-    Some(String::from_utf8_lossy(&buf[..n]).into_owned())
+    let server = ThrowawayRedis::start().ok()??;
+    Some((server.url(), Some(server)))
 }
 
 /// Redis's CPU seconds so far (user + system), from `INFO cpu`.
 fn redis_cpu(url: &str) -> f64 {
-    let info = command(url, &["INFO", "cpu"]).unwrap_or_default();
+    let info: String = redis::Client::open(url)
+        .and_then(|client| client.get_connection())
+        .and_then(|mut con| redis::cmd("INFO").arg("cpu").query(&mut con))
+        .unwrap_or_default();
     info.lines()
         .filter_map(|l| {
             l.strip_prefix("used_cpu_user:")
