@@ -36,7 +36,6 @@ mod clock;
 mod error;
 mod failure;
 mod fxhash;
-mod global;
 #[cfg(any(feature = "reqwest", feature = "tower"))]
 pub mod http;
 mod integrations;
@@ -60,7 +59,7 @@ pub use classify::Classify;
 pub use clock::{Clock, ManualClock, Sleep, SystemClock};
 pub use error::{AttemptTimedOut, CircuitOpenError, ConfigError, OpenCause};
 pub use failure::{Failure, JudgeOk, NoJudge};
-pub use global::{global, set_global};
+pub use manager::{global, set_global};
 pub use manager::{Call, Guarded, Operation, RetryManager, RetryManagerBuilder, Unguarded};
 pub use policy::{
     CircuitBreakerConfig, FailureRate, NonRetryable, RetryBudget, RetryConfig, SlowCall, Window,
@@ -87,7 +86,7 @@ pub use resilience_macros::{retry, Classify};
 #[doc(hidden)]
 pub mod __private {
     pub use crate::call::{CallSpec, CallState, Next, OperationHandle, Permit};
-    pub use crate::global::global;
+    pub use crate::manager::global;
     pub use crate::manager::{engine, HandleRef, Site};
     pub use crate::policy::{BreakerOverrides, CallOverrides, RetryOverrides};
     pub use crate::{

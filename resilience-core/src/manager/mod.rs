@@ -4,12 +4,14 @@
 
 mod builder;
 mod call;
+mod global;
 mod handles;
 mod operation;
 mod site;
 
 pub use builder::RetryManagerBuilder;
 pub use call::{Call, Guarded, Unguarded};
+pub use global::{global, set_global};
 pub use operation::Operation;
 pub use site::{engine, HandleRef, Site};
 

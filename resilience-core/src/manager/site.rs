@@ -61,7 +61,7 @@ impl Site {
     #[inline(never)]
     fn init_global(&'static self) -> &'static Global {
         self.global.get_or_init(|| {
-            let manager = crate::global();
+            let manager = super::global();
             Global {
                 engine: &manager.engine,
                 cached: self.cached(manager),

@@ -1,6 +1,6 @@
 //! The process-wide manager that `#[retry]` uses unless given `manager = …`.
 
-use crate::RetryManager;
+use super::RetryManager;
 use std::sync::OnceLock;
 
 static GLOBAL: OnceLock<RetryManager> = OnceLock::new();
