@@ -40,9 +40,10 @@ type Map = BTreeMap<Arc<str>, BTreeMap<Arc<str>, Arc<CircuitBreaker>>>;
 pub struct CircuitBreakerRegistry {
     shared: Arc<Shared>,
     breakers: RwLock<Map>,
-    /// The background sync with a Redis server shared by a fleet (feature `redis`).
+    /// The background sync with a Redis server shared by a fleet (feature `redis`): set when
+    /// the registry is built or later by `share_through_redis`, never replaced.
     #[cfg(feature = "redis")]
-    pub(super) redis: Option<crate::store::redis::RedisSync>,
+    pub(super) redis: std::sync::OnceLock<crate::store::redis::RedisSync>,
     /// Dropped last: its drop writes whatever is still queued.
     writer: Option<Writer>,
 }
@@ -151,7 +152,7 @@ impl CircuitBreakerRegistry {
             shared,
             breakers: RwLock::new(map),
             #[cfg(feature = "redis")]
-            redis: fleet,
+            redis: fleet.map(std::sync::OnceLock::from).unwrap_or_default(),
             writer,
         }
     }
@@ -433,6 +434,16 @@ impl CircuitBreakerRegistry {
     pub(super) fn breakers(&self) -> Vec<Arc<CircuitBreaker>> {
         let map = self.breakers.read();
         map.values().flat_map(|ops| ops.values().cloned()).collect()
+    }
+
+    /// Runs `f` on every breaker while none can be created or evicted (the map's write lock).
+    #[cfg(feature = "redis")]
+    pub(super) fn with_every_breaker_held<R>(
+        &self,
+        f: impl FnOnce(&mut dyn Iterator<Item = &Arc<CircuitBreaker>>) -> R,
+    ) -> R {
+        let map = self.breakers.write();
+        f(&mut map.values().flat_map(|ops| ops.values()))
     }
 }
 

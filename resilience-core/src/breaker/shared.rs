@@ -121,7 +121,7 @@ impl StateStore for crate::store::redis::RedisSync {
 impl CircuitBreakerRegistry {
     pub(super) fn fleet(&self) -> Option<&Fleet> {
         #[cfg(feature = "redis")]
-        return self.redis.as_ref();
+        return self.redis.get();
         #[cfg(not(feature = "redis"))]
         None
     }
@@ -139,7 +139,7 @@ impl CircuitBreakerRegistry {
             stores.push(writer);
         }
         #[cfg(feature = "redis")]
-        if let Some(sync) = &self.redis {
+        if let Some(sync) = self.redis.get() {
             stores.push(sync);
         }
         stores
@@ -279,6 +279,66 @@ enum Command {
     ForceOpen(Option<Duration>),
     Disable(Option<Duration>),
     Clear,
+}
+
+#[cfg(feature = "redis")]
+impl CircuitBreakerRegistry {
+    /// Starts sharing this registry's breakers, those it has and those it will have, through
+    /// Redis as `config` says (feature `redis`): the same as building it with
+    /// [`redis_store`](super::CircuitBreakerRegistryBuilder::redis_store), for a registry that
+    /// is already running. This is what the `store` key of
+    /// [`RetryManager::configure_from_json`](crate::RetryManager::configure_from_json) does.
+    ///
+    /// A registry shares through one store for its whole life: asking again with the same
+    /// settings changes nothing, and with other settings is an error that changes nothing. So is
+    /// a bad setting. An unreachable server is not an error: the breakers go on locally until
+    /// it answers.
+    ///
+    /// ```no_run
+    /// use resilience_core::{CircuitBreakerRegistry, RedisStoreConfig};
+    /// let registry = CircuitBreakerRegistry::new();
+    /// let config = RedisStoreConfig::new("redis://127.0.0.1:6379");
+    /// registry.share_through_redis(config.clone()).unwrap();
+    /// registry.share_through_redis(config).unwrap(); // the same again: nothing changes
+    /// let other = RedisStoreConfig::new("redis://127.0.0.1:6380");
+    /// assert_eq!(registry.share_through_redis(other).unwrap_err().field(), "store");
+    /// ```
+    pub fn share_through_redis(
+        &self,
+        config: crate::RedisStoreConfig,
+    ) -> Result<(), crate::ConfigError> {
+        config.validate()?;
+        // No breaker is created while the sync is set and the gates attached, so each breaker
+        // gets exactly one gate, here or in `get_breaker`.
+        self.with_every_breaker_held(|breakers| {
+            if let Some(sync) = self.redis.get() {
+                return match sync.config() == &config {
+                    true => Ok(()),
+                    false => Err(crate::ConfigError::new(
+                        "store",
+                        format!(
+                            "cannot change while the registry runs: its breakers are shared through {} as instance {:?} with other settings",
+                            sync.config().url,
+                            sync.config().instance_id
+                        ),
+                    )),
+                };
+            }
+            let sync = crate::store::redis::RedisSync::spawn(config).map_err(|e| {
+                crate::ConfigError::new("store.redis", format!("could not start the sync: {e}"))
+            })?;
+            let sync = self.redis.get_or_init(|| sync);
+            for breaker in breakers {
+                share(Some(sync), breaker);
+            }
+            Ok(())
+        })
+    }
+
+    /// The settings of the Redis store this registry shares its breakers through, if any.
+    pub(crate) fn redis_config(&self) -> Option<&crate::RedisStoreConfig> {
+        self.redis.get().map(|sync| sync.config())
+    }
 }
 
 #[cfg(feature = "redis")]

@@ -382,6 +382,12 @@ impl RetryManager {
     /// error nothing changes. Configurations from several threads apply one after the other,
     /// none lost.
     ///
+    /// `store` (feature `redis`) shares the breakers of the manager's registry with a fleet
+    /// through Redis, with the keys of [`RedisStoreConfig::from_json`](crate::RedisStoreConfig::from_json)
+    /// (only `redis`, the URL, is required), as
+    /// [`CircuitBreakerRegistry::share_through_redis`] does. A registry keeps the store it was
+    /// first given: the same `store` again changes nothing, another one is an error.
+    ///
     /// ```
     /// use resilience_core::RetryManager;
     /// let manager = RetryManager::new();
@@ -394,7 +400,8 @@ impl RetryManager {
     /// assert_eq!(err.unwrap_err().field(), "retry.max_attempts");
     /// ```
     pub fn configure_from_json(&self, value: &serde_json::Value) -> Result<(), ConfigError> {
-        let document = Document::parse(value)?;
+        let mut document = Document::parse(value)?;
+        let store = document.take_store();
         // Held from reading the settings to the last breaker written: two configurations
         // cannot lose one another's changes, and an operation used for the first time meanwhile
         // gets its breaker settings either from the new settings or from the walk below.
@@ -402,6 +409,10 @@ impl RetryManager {
         let mut settings = Settings::clone(&self.engine.settings());
         document.apply_to(&mut settings)?;
         settings.validate()?;
+        // Last of what can fail: it changes nothing when it fails, and nothing below fails.
+        if let Some(store) = store {
+            share_breakers(&self.registry, &store)?;
+        }
         self.engine.replace_settings(settings);
         for handle in self.handles.read().values().flat_map(|ops| ops.iter()) {
             self.write_breaker_settings(&claims, &handle.0);
@@ -418,6 +429,32 @@ impl RetryManager {
     pub fn default_config(&self) -> RetryConfig {
         self.engine.settings().retry.clone()
     }
+}
+
+/// Applies a configuration document's `store` section to the manager's registry.
+#[cfg(feature = "redis")]
+fn share_breakers(
+    registry: &CircuitBreakerRegistry,
+    store: &serde_json::Value,
+) -> Result<(), ConfigError> {
+    let (mut config, named) = crate::RedisStoreConfig::from_value(store)?;
+    if let Some(running) = registry.redis_config().filter(|_| !named) {
+        // A document read again (a reloaded file) names the same store; the instance id it
+        // did not give is the one already running, not a new one made up.
+        config.instance_id = running.instance_id.clone();
+    }
+    registry.share_through_redis(config)
+}
+
+#[cfg(not(feature = "redis"))]
+fn share_breakers(
+    _registry: &CircuitBreakerRegistry,
+    _store: &serde_json::Value,
+) -> Result<(), ConfigError> {
+    Err(ConfigError::new(
+        "store",
+        "needs resilience-core's feature `redis`, which this program was built without",
+    ))
 }
 
 impl Drop for RetryManager {

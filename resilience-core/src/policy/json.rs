@@ -8,7 +8,8 @@
 //!   "circuit_breaker": {"failure_threshold": 3, "reset_timeout": 60.0, "half_open_max_calls": 2,
 //!                       "success_threshold": 2, "open_timeout_increment_factor": 2.0,
 //!                       "max_open_timeout": 300.0},
-//!   "operations": {"ChEMBL:fetch_molecule": {"retry": {"max_attempts": 8}}}
+//!   "operations": {"ChEMBL:fetch_molecule": {"retry": {"max_attempts": 8}}},
+//!   "store": {"redis": "redis://127.0.0.1:6379", "quorum_min": 2}
 //! }
 //! ```
 
@@ -33,6 +34,9 @@ pub(crate) struct Document {
     circuit_breaker: Option<BreakerDoc>,
     #[serde(default)]
     operations: Option<BTreeMap<String, EntryDoc>>,
+    /// Where the breakers are shared (feature `redis`), read by the store itself.
+    #[serde(default)]
+    store: Option<Value>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -161,6 +165,11 @@ impl Document {
             };
             ConfigError::new(path, e.inner().to_string())
         })
+    }
+
+    /// Takes the document's `store` section, if it has one, for the registry to read.
+    pub(crate) fn take_store(&mut self) -> Option<Value> {
+        self.store.take()
     }
 
     /// Lays this document over `settings`: its `retry` and `circuit_breaker` values over the

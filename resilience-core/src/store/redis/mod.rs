@@ -86,6 +86,20 @@ impl RedisStoreConfig {
     /// assert_eq!(err.field(), "store.quorum_ratio");
     /// ```
     pub fn from_json(text: &str) -> Result<Self, ConfigError> {
+        let value: serde_json::Value = serde_json::from_str(text)
+            .map_err(|e| ConfigError::new("store", format!("is not JSON: {e}")))?;
+        Ok(Self::from_value(&value)?.0)
+    }
+
+    /// Reads the `store` object of a configuration document already parsed, and whether it
+    /// named the instance (without `instance_id` a new one is made up).
+    pub(crate) fn from_value(value: &serde_json::Value) -> Result<(Self, bool), ConfigError> {
+        if !value.is_object() {
+            return Err(ConfigError::new(
+                "store",
+                format!("must be a JSON object such as {{\"redis\": \"redis://127.0.0.1:6379\"}}, got {value}"),
+            ));
+        }
         #[derive(serde::Deserialize)]
         #[serde(deny_unknown_fields)]
         struct Doc {
@@ -99,8 +113,7 @@ impl RedisStoreConfig {
             probe_lease: Option<f64>,
             key_ttl: Option<f64>,
         }
-        let de = &mut serde_json::Deserializer::from_str(text);
-        let doc: Doc = serde_path_to_error::deserialize(de).map_err(|e| {
+        let doc: Doc = serde_path_to_error::deserialize(value).map_err(|e| {
             let path = e.path().to_string();
             let field = if path == "." || path.is_empty() {
                 "store".to_owned()
@@ -110,6 +123,7 @@ impl RedisStoreConfig {
             ConfigError::new(field, e.inner().to_string())
         })?;
         let mut config = RedisStoreConfig::new(doc.redis);
+        let named = doc.instance_id.is_some();
         if let Some(id) = doc.instance_id {
             config.instance_id = id;
         }
@@ -134,7 +148,7 @@ impl RedisStoreConfig {
         config.probe_lease = seconds("probe_lease", doc.probe_lease, config.probe_lease)?;
         config.key_ttl = seconds("key_ttl", doc.key_ttl, config.key_ttl)?;
         config.validate()?;
-        Ok(config)
+        Ok((config, named))
     }
 
     /// Checks every setting; the error names the first bad one.

@@ -108,6 +108,11 @@ impl RedisSync {
         })
     }
 
+    /// The settings it runs with.
+    pub(crate) fn config(&self) -> &RedisStoreConfig {
+        &self.inner.config
+    }
+
     /// Adds a breaker's gate to every round from now on.
     pub(crate) fn track(&self, gate: Arc<Gate>) {
         let key = redis_key(gate.service(), gate.operation());
