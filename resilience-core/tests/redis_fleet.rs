@@ -577,3 +577,39 @@ fn a_record_recreated_after_an_outage_of_redis_leaves_a_locally_reopened_breaker
         a.shared_status()[&format!("{service}:op")].state == CircuitState::Open
     }));
 }
+
+#[test]
+fn a_record_overwritten_with_another_type_falls_back_that_breaker_alone() {
+    let Some((url, _server)) = redis_url("overwritten") else {
+        return;
+    };
+    let prefix = unique("overwritten");
+    let a = member(&url, "a", 1);
+    // More breakers than one pipelined chunk (64) holds, so that the victim has neighbours in
+    // its own chunk and in others.
+    let services: Vec<String> = (0..150).map(|i| format!("{prefix}-{i}")).collect();
+    for service in &services {
+        a.get_breaker(service, "op");
+    }
+    assert!(sync(&a));
+    let victim = &services[70];
+    let key = format!("rsl:v1:{{cb:{victim}:op}}");
+    assert_eq!(raw(&url, &["SET", &key, "not a hash"]), "+OK\r\n");
+
+    assert!(sync(&a), "the store still answers");
+    let status = a.shared_status();
+    for service in &services {
+        let view = &status[&format!("{service}:op")];
+        let expected = service != victim;
+        assert_eq!(view.reachable, expected, "{service}");
+        assert_eq!(view.store_fallbacks, u64::from(!expected), "{service}");
+    }
+    assert_eq!(a.store_fallbacks(), 1);
+    assert!(admits(&a, victim), "its local breaker decides meanwhile");
+
+    // Once the key is free again, the breaker's record is re-created and it is shared again.
+    raw(&url, &["DEL", &key]);
+    assert!(sync(&a));
+    assert!(a.shared_status()[&format!("{victim}:op")].reachable);
+    assert!(raw(&url, &["TYPE", &key]).contains("hash"));
+}

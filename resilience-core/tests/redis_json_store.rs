@@ -9,8 +9,8 @@ mod redis_support;
 
 use redis_support::{redis_url, unique};
 use resilience_core::{CircuitState, OpenCause, RetryManager};
-use std::io;
 use serde_json::{json, Value};
+use std::io;
 use std::time::{Duration, Instant};
 
 /// A server nothing listens on: settings are checked and the sync starts without reaching it.
@@ -31,7 +31,11 @@ fn succeed(manager: &RetryManager, service: &str) -> io::Result<u32> {
 /// One round of every store of the manager's registry, now.
 fn sync(manager: &RetryManager) {
     for store in manager.circuit_breaker_registry().stores() {
-        assert!(store.sync(Duration::from_secs(2)), "{} answers", store.kind());
+        assert!(
+            store.sync(Duration::from_secs(2)),
+            "{} answers",
+            store.kind()
+        );
     }
 }
 
@@ -90,7 +94,9 @@ fn a_store_in_the_document_shares_the_breakers_a_manager_already_has() {
 fn the_same_store_again_changes_nothing_and_another_store_is_refused() {
     let manager = RetryManager::new();
     let store = json!({"redis": NOWHERE, "quorum_min": 1});
-    manager.configure_from_json(&json!({"store": store})).unwrap();
+    manager
+        .configure_from_json(&json!({"store": store}))
+        .unwrap();
     let instance = format!("{:?}", manager.circuit_breaker_registry().stores()[0]);
 
     // A reloaded file names the same store without an instance id: the running one stays.
@@ -126,11 +132,26 @@ fn a_bad_store_is_an_error_naming_its_key_and_changes_nothing() {
         (json!("redis://127.0.0.1:6379"), "store"),
         (json!({"quorum_min": 1}), "store"),
         (json!({"redis": "http://127.0.0.1:6379"}), "store.redis"),
-        (json!({"redis": NOWHERE, "quorum_min": 0}), "store.quorum_min"),
-        (json!({"redis": NOWHERE, "quorum_ratio": 1.5}), "store.quorum_ratio"),
-        (json!({"redis": NOWHERE, "sync_interval": -1}), "store.sync_interval"),
-        (json!({"redis": NOWHERE, "instance_id": "a:b"}), "store.instance_id"),
-        (json!({"redis": NOWHERE, "fallback": "sometimes"}), "store.fallback"),
+        (
+            json!({"redis": NOWHERE, "quorum_min": 0}),
+            "store.quorum_min",
+        ),
+        (
+            json!({"redis": NOWHERE, "quorum_ratio": 1.5}),
+            "store.quorum_ratio",
+        ),
+        (
+            json!({"redis": NOWHERE, "sync_interval": -1}),
+            "store.sync_interval",
+        ),
+        (
+            json!({"redis": NOWHERE, "instance_id": "a:b"}),
+            "store.instance_id",
+        ),
+        (
+            json!({"redis": NOWHERE, "fallback": "sometimes"}),
+            "store.fallback",
+        ),
     ] {
         let err = manager
             .configure_from_json(&json!({"retry": {"max_attempts": 7}, "store": store}))

@@ -178,9 +178,42 @@ async fn run(inner: Arc<Inner>, client: redis::Client) {
     let mut in_episode = false;
     while !inner.stop.load(Ordering::Acquire) {
         inner.started.fetch_add(1, Ordering::AcqRel);
-        let reached = round(&inner, &client, &mut connection, &script).await;
+        let outcome = round(&inner, &client, &mut connection, &script).await;
+        let reached = !matches!(outcome, RoundOutcome::Unreachable);
+        match outcome {
+            RoundOutcome::Reached => {
+                inner.rounds.fetch_add(1, Ordering::Relaxed);
+            }
+            RoundOutcome::Partly(failed) => {
+                // The store answers, but not for these breakers (a chunk that timed out, a
+                // record someone overwrote with another type): they alone fall back.
+                inner.failed_rounds.fetch_add(1, Ordering::Relaxed);
+                for (gate, why) in failed {
+                    if gate.fall_back(inner.config.fallback) {
+                        tracing::warn!(
+                            url = %inner.config.url,
+                            service = gate.service(),
+                            operation = gate.operation(),
+                            error = %why,
+                            "the shared breaker store failed for this breaker; it falls back until the store answers for it"
+                        );
+                    }
+                }
+            }
+            RoundOutcome::Unreachable => {
+                inner.failed_rounds.fetch_add(1, Ordering::Relaxed);
+                let started = fall_back(&inner);
+                if started && !in_episode {
+                    tracing::warn!(
+                        url = %inner.config.url,
+                        fallback = ?inner.config.fallback,
+                        "the shared breaker store is unreachable; breakers fall back until it is back"
+                    );
+                }
+                in_episode = true;
+            }
+        }
         if reached {
-            inner.rounds.fetch_add(1, Ordering::Relaxed);
             if in_episode {
                 tracing::info!(
                     url = %inner.config.url,
@@ -191,17 +224,6 @@ async fn run(inner: Arc<Inner>, client: redis::Client) {
             if !subscribed.load(Ordering::Acquire) {
                 subscribed = subscribe(&inner, &client);
             }
-        } else {
-            inner.failed_rounds.fetch_add(1, Ordering::Relaxed);
-            let started = fall_back(&inner);
-            if started && !in_episode {
-                tracing::warn!(
-                    url = %inner.config.url,
-                    fallback = ?inner.config.fallback,
-                    "the shared breaker store is unreachable; breakers fall back until it is back"
-                );
-            }
-            in_episode = true;
         }
         inner.reachable.store(reached, Ordering::Release);
         {
@@ -257,13 +279,23 @@ fn subscribe(inner: &Arc<Inner>, client: &redis::Client) -> Arc<AtomicBool> {
     listening
 }
 
-/// One round for every tracked breaker. Whether the store answered.
+/// What one round reached.
+enum RoundOutcome {
+    /// The store answered for every breaker of the round.
+    Reached,
+    /// The store answered, but not for these breakers (each with why).
+    Partly(Vec<(Arc<Gate>, redis::RedisError)>),
+    /// No connection: every breaker falls back.
+    Unreachable,
+}
+
+/// One round for every tracked breaker that needs one.
 async fn round(
     inner: &Inner,
     client: &redis::Client,
     connection: &mut Option<ConnectionManager>,
     script: &redis::Script,
-) -> bool {
+) -> RoundOutcome {
     // Busy breakers (something to send, or a fleet decision in force), those another process
     // announced a change of, and those whose heartbeat is due; all of them for `sync_now`.
     let full = inner.full.swap(false, Ordering::AcqRel);
@@ -296,26 +328,34 @@ async fn round(
         .await
         {
             Ok(Ok(c)) => *connection = Some(c),
-            _ => return false,
+            _ => return RoundOutcome::Unreachable,
         }
     }
     let Some(conn) = connection.as_mut() else {
-        return false;
+        return RoundOutcome::Unreachable;
     };
     if gates.is_empty() {
         let ping: Result<Result<String, _>, _> =
             tokio::time::timeout(timeout, redis::cmd("PING").query_async(conn)).await;
-        return matches!(ping, Ok(Ok(_)));
+        return match ping {
+            Ok(Ok(_)) => RoundOutcome::Reached,
+            _ => RoundOutcome::Unreachable,
+        };
     }
-    let mut all_reached = true;
+    let mut failed = Vec::new();
+    let mut answered = false;
     for chunk in gates.chunks(CHUNK) {
         let outboxes: Vec<Outbox> = chunk.iter().map(|(g, _)| g.take_outbox()).collect();
         let mut pipe = redis::pipe();
+        // One breaker's error (its record overwritten with another type, say) is its own:
+        // the others of the chunk still get their answers.
+        pipe.ignore_errors();
         for ((_, key), outbox) in chunk.iter().zip(&outboxes) {
             pipe.add_command(invocation(&inner.config, script, key, outbox));
         }
         let mut answer = query(conn, &pipe, timeout).await;
-        if matches!(&answer, Err(e) if e.to_string().to_ascii_uppercase().contains("NOSCRIPT")) {
+        let unknown_script = |r: &redis::RedisResult<Reply>| matches!(r, Err(e) if e.to_string().to_ascii_uppercase().contains("NOSCRIPT"));
+        if matches!(&answer, Ok(replies) if replies.iter().any(unknown_script)) {
             let loaded =
                 tokio::time::timeout(timeout, script.prepare_invoke().load_async(conn)).await;
             if matches!(loaded, Ok(Ok(_))) {
@@ -325,39 +365,63 @@ async fn round(
         inner
             .commands
             .fetch_add(chunk.len() as u64, Ordering::Relaxed);
-        match answer {
+        let replies = match answer {
             Ok(replies) if replies.len() == chunk.len() => {
-                for (((gate, _), reply), outbox) in chunk.iter().zip(replies).zip(&outboxes) {
+                answered = true;
+                replies
+            }
+            Ok(replies) => {
+                answered = true;
+                let why = format!("{} answers for {} commands", replies.len(), chunk.len());
+                (0..chunk.len())
+                    .map(|_| {
+                        Err(redis::RedisError::from((
+                            redis::ErrorKind::Io,
+                            "short answer",
+                            why.clone(),
+                        )))
+                    })
+                    .collect()
+            }
+            Err(e) => {
+                tracing::debug!(error = %e, "a chunk of the shared breaker store's round failed");
+                (0..chunk.len()).map(|_| Err(e.clone())).collect()
+            }
+        };
+        let mut synced = Vec::with_capacity(chunk.len());
+        for (((gate, key), reply), outbox) in chunk.iter().zip(replies).zip(outboxes) {
+            match reply {
+                Ok(reply) => {
                     let voted_in = outbox.seed.map(|seed| seed.generation);
                     apply(gate, reply, inner.config.probe_lease, voted_in);
+                    synced.push(key);
                 }
-                let mut tracked = inner.gates.lock();
-                for (_, key) in chunk {
-                    if let Some(t) = tracked.get_mut(key) {
-                        t.last = Some(started);
-                    }
+                Err(e) => {
+                    gate.restore(outbox);
+                    failed.push((Arc::clone(gate), e));
                 }
             }
-            other => {
-                if let Err(e) = other {
-                    tracing::debug!(error = %e, "shared breaker store round failed");
-                }
-                for ((gate, _), outbox) in chunk.iter().zip(outboxes) {
-                    gate.restore(outbox);
-                }
-                all_reached = false;
+        }
+        let mut tracked = inner.gates.lock();
+        for key in synced {
+            if let Some(t) = tracked.get_mut(key) {
+                t.last = Some(started);
             }
         }
     }
-    all_reached
+    match (failed.is_empty(), answered) {
+        (true, _) => RoundOutcome::Reached,
+        (false, true) => RoundOutcome::Partly(failed),
+        (false, false) => RoundOutcome::Unreachable,
+    }
 }
 
 async fn query(
     conn: &mut ConnectionManager,
     pipe: &redis::Pipeline,
     timeout: Duration,
-) -> Result<Vec<Reply>, redis::RedisError> {
-    match tokio::time::timeout(timeout, pipe.query_async::<Vec<Reply>>(conn)).await {
+) -> Result<Vec<redis::RedisResult<Reply>>, redis::RedisError> {
+    match tokio::time::timeout(timeout, pipe.query_async(conn)).await {
         Ok(answer) => answer,
         Err(_) => Err(redis::RedisError::from((redis::ErrorKind::Io, "timed out"))),
     }
