@@ -10,7 +10,7 @@ mod redis_support;
 use redis_support::{raw, redis_url, unique, RedisServer};
 use resilience_core::{
     BreakerControl, CircuitBreakerConfig, CircuitBreakerRegistry, CircuitState, OpenCause,
-    RedisStoreConfig, StoreFallback,
+    RedisStoreConfig, SharedBreakerStatus, StoreFallback,
 };
 use std::time::{Duration, Instant};
 
@@ -612,4 +612,76 @@ fn a_record_overwritten_with_another_type_falls_back_that_breaker_alone() {
     assert!(sync(&a));
     assert!(a.shared_status()[&format!("{victim}:op")].reachable);
     assert!(raw(&url, &["TYPE", &key]).contains("hash"));
+}
+
+#[test]
+fn operator_controls_and_pauses_outlive_a_restart_of_redis() {
+    let Some(mut server) = RedisServer::start_own("controls-outlive") else {
+        return;
+    };
+    let url = server.url();
+    let (forced, paused, disabled) = (unique("forced"), unique("paused"), unique("disabled"));
+    let a = std::sync::Arc::new(member(&url, "a", 2));
+    let b = member(&url, "b", 2);
+    for service in [&forced, &paused, &disabled] {
+        join(&[&a, &b], service, LONG);
+    }
+    a.force_open_shared(&forced, "op", Some(Duration::from_secs(600)));
+    a.disable_shared(&disabled, "op", None);
+    let manager = resilience_core::RetryManager::builder()
+        .circuit_breaker_registry(std::sync::Arc::clone(&a))
+        .build()
+        .unwrap();
+    let result: Result<(), RateLimited> = manager
+        .call(&paused, "op")
+        .max_attempts(1)
+        .run(|| Err(RateLimited));
+    assert!(result.is_err());
+    sync_all(&[&a, &b]);
+    assert!(b
+        .get_breaker(&forced, "op")
+        .try_acquire()
+        .unwrap_err()
+        .is_forced());
+    assert!(!admits(&b, &paused));
+
+    // Redis comes back empty: whoever syncs first re-creates each record from what it knew.
+    server.kill();
+    assert!(!sync(&a));
+    server.restart();
+    assert!(eventually(Duration::from_secs(5), || sync(&b)));
+    sync(&a);
+    let key = |service: &str| format!("rsl:v1:{{cb:{service}:op}}");
+    assert!(raw(&url, &["HGET", &key(&forced), "ovr"]).contains("force_open"));
+    assert!(raw(&url, &["HGET", &key(&disabled), "ovr"]).contains("disable"));
+    let status = a.shared_status();
+    let forced_view = &status[&format!("{forced}:op")];
+    assert_eq!(forced_view.control, BreakerControl::ForcedOpen);
+    let left = forced_view.control_remaining.expect("the TTL is kept");
+    assert!(
+        left > Duration::from_secs(500) && left <= Duration::from_secs(600),
+        "{left:?}"
+    );
+    assert_eq!(
+        status[&format!("{disabled}:op")],
+        SharedBreakerStatus {
+            control: BreakerControl::Disabled,
+            control_remaining: None,
+            ..status[&format!("{disabled}:op")].clone()
+        }
+    );
+    let pause = status[&format!("{paused}:op")]
+        .pause_remaining
+        .expect("the pause is kept");
+    assert!(
+        pause > Duration::from_secs(20) && pause <= Duration::from_secs(30),
+        "{pause:?}"
+    );
+    assert!(b
+        .get_breaker(&forced, "op")
+        .try_acquire()
+        .unwrap_err()
+        .is_forced());
+    let err = b.get_breaker(&paused, "op").try_acquire().unwrap_err();
+    assert_eq!(err.opened_by(), Some(OpenCause::RetryAfter));
 }

@@ -421,13 +421,23 @@ impl Gate {
             pause: g.pause_request.take(),
             command: g.command.take(),
             reports: std::mem::take(&mut g.reports),
-            seed: g.joined.then(|| Seed {
-                generation: g.shared.generation,
-                open_remaining: if g.shared.state == FleetState::Open {
-                    remaining(g.shared.open_until).unwrap_or_default()
-                } else {
-                    Duration::ZERO
-                },
+            seed: g.joined.then(|| {
+                let control_live = g.shared.control_until.is_none_or(|u| u > now);
+                Seed {
+                    generation: g.shared.generation,
+                    open_remaining: if g.shared.state == FleetState::Open {
+                        remaining(g.shared.open_until).unwrap_or_default()
+                    } else {
+                        Duration::ZERO
+                    },
+                    pause_remaining: remaining(g.shared.pause_until).unwrap_or_default(),
+                    control: if control_live {
+                        g.shared.control
+                    } else {
+                        FleetControl::Auto
+                    },
+                    control_remaining: remaining(g.shared.control_until),
+                }
             }),
         }
     }
@@ -566,4 +576,9 @@ pub(crate) struct Outbox {
 pub(crate) struct Seed {
     pub(crate) generation: u64,
     pub(crate) open_remaining: Duration,
+    /// What is left of a shared `Retry-After` pause (zero: none).
+    pub(crate) pause_remaining: Duration,
+    /// An operator's control in force, and what is left of it (`None`: until cleared).
+    pub(crate) control: FleetControl,
+    pub(crate) control_remaining: Option<Duration>,
 }

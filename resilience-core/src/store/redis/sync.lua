@@ -13,8 +13,10 @@
 -- 11 liveness ms, 12 key ttl ms, 13 leases wanted (0|1), 14 pause ms (0: none),
 -- 15 command (force_open | disable | clear | ''), 16 command ttl ms (0: none),
 -- 17 the shared generation this process last knew (-1: none; also its vote's generation),
--- 18 open ms to re-create a lost record with (0: closed), 19 number of trial reports, then per
--- report: generation, lease, outcome (s | f | n).
+-- 18 open ms to re-create a lost record with (0: closed), 19 pause ms to re-create it with
+-- (0: none), 20 control to re-create it with (force_open | disable | ''), 21 that control's ms
+-- (0: no end), 22 number of trial reports, then per report: generation, lease, outcome
+-- (s | f | n).
 --
 -- Returns: state (0 closed, 1 open, 2 half-open), gen, open remaining ms, pause remaining ms,
 -- control (0 auto, 1 forced open, 2 disabled), control remaining ms (-1: no end), live processes,
@@ -44,7 +46,10 @@ local command = ARGV[15]
 local command_ttl = tonumber(ARGV[16])
 local known_gen = tonumber(ARGV[17])
 local seed_open = tonumber(ARGV[18])
-local nreports = tonumber(ARGV[19])
+local seed_pause = tonumber(ARGV[19])
+local seed_ovr = ARGV[20]
+local seed_ovr_ms = tonumber(ARGV[21])
+local nreports = tonumber(ARGV[22])
 
 local all = redis.call('HGETALL', key)
 local fixed = {}
@@ -76,6 +81,11 @@ if #all == 0 then
   if seed_open > 0 then
     fixed.state = 'open'
     fixed['until'] = now + seed_open
+  end
+  if seed_pause > 0 then fixed.pause = now + seed_pause end
+  if seed_ovr ~= '' then
+    fixed.ovr = seed_ovr
+    if seed_ovr_ms > 0 then fixed.ovr_until = now + seed_ovr_ms end
   end
   dirty = true
   changed = true
@@ -138,9 +148,9 @@ end
 
 -- Trial results: only those of the current generation, for a lease that still exists, count.
 for r = 0, nreports - 1 do
-  local rgen = tonumber(ARGV[20 + r * 3])
-  local lease = ARGV[21 + r * 3]
-  local outcome = ARGV[22 + r * 3]
+  local rgen = tonumber(ARGV[23 + r * 3])
+  local lease = ARGV[24 + r * 3]
+  local outcome = ARGV[25 + r * 3]
   if rgen == gen and state == 'half_open' and leases[lease] then
     redis.call('HDEL', key, 'l:' .. lease)
     leases[lease] = nil

@@ -2,7 +2,7 @@
 
 use super::{redis_key, RedisStoreConfig};
 use crate::store::gate::{
-    FleetCommand, FleetControl, FleetState, Gate, Outbox, ProbeOutcome, SharedState,
+    FleetCommand, FleetControl, FleetState, Gate, Outbox, ProbeOutcome, Seed, SharedState,
 };
 use crate::store::StoreStats;
 use parking_lot::{Condvar, Mutex};
@@ -441,9 +441,29 @@ fn invocation(
         Some(FleetCommand::Disable(ttl)) => ("disable", ttl),
         Some(FleetCommand::Clear) => ("clear", None),
     };
-    let (seed_generation, seed_open) = match outbox.seed {
-        Some(seed) => (seed.generation as i64, millis(seed.open_remaining)),
-        None => (-1, 0),
+    let (seed_generation, seed_open, seed_pause) = match outbox.seed {
+        Some(seed) => (
+            seed.generation as i64,
+            millis(seed.open_remaining),
+            millis(seed.pause_remaining),
+        ),
+        None => (-1, 0, 0),
+    };
+    let (seed_control, seed_control_ms) = match outbox.seed {
+        Some(Seed {
+            control: FleetControl::ForcedOpen,
+            control_remaining,
+            ..
+        }) => (
+            "force_open",
+            control_remaining.map_or(0, |d| millis(d).max(1)),
+        ),
+        Some(Seed {
+            control: FleetControl::Disabled,
+            control_remaining,
+            ..
+        }) => ("disable", control_remaining.map_or(0, |d| millis(d).max(1))),
+        _ => ("", 0),
     };
     let mut cmd = redis::cmd("EVALSHA");
     cmd.arg(script.get_hash())
@@ -467,6 +487,9 @@ fn invocation(
         .arg(command_ttl.map_or(0, millis))
         .arg(seed_generation)
         .arg(seed_open)
+        .arg(seed_pause)
+        .arg(seed_control)
+        .arg(seed_control_ms)
         .arg(outbox.reports.len());
     for report in &outbox.reports {
         let outcome = match report.outcome {
