@@ -685,3 +685,46 @@ fn operator_controls_and_pauses_outlive_a_restart_of_redis() {
     let err = b.get_breaker(&paused, "op").try_acquire().unwrap_err();
     assert_eq!(err.opened_by(), Some(OpenCause::RetryAfter));
 }
+
+#[test]
+fn a_fleet_half_open_for_longer_than_max_half_open_wait_opens_again() {
+    let Some((url, _server)) = redis_url("half-open-wait") else {
+        return;
+    };
+    let service = unique("half-open-wait");
+    let key = format!("rsl:v1:{{cb:{service}:op}}");
+    let config = CircuitBreakerConfig {
+        failure_threshold: 1,
+        reset_timeout: Duration::from_millis(200),
+        open_timeout_increment_factor: 2.0,
+        // Long enough that the test sees the half-open state between two syncs.
+        max_half_open_wait: Some(Duration::from_secs(1)),
+        ..Default::default()
+    };
+    let (a, b) = (member(&url, "a", 1), member(&url, "b", 1));
+    for r in [&a, &b] {
+        r.get_breaker(&service, "op").configure(&config);
+    }
+    sync_all(&[&a, &b]);
+    a.get_breaker(&service, "op")
+        .try_acquire()
+        .unwrap()
+        .record_failure();
+    sync_all(&[&a, &b]);
+    assert!(raw(&url, &["HGET", &key, "state"]).contains("open"));
+
+    // No trial call comes: the fleet's breaker goes half-open after 200 ms, then, 1 s later
+    // and still not closed, open again for the next period of the ladder (400 ms).
+    assert!(eventually(Duration::from_secs(5), || {
+        sync_all(&[&a, &b]);
+        raw(&url, &["HGET", &key, "state"]).contains("half_open")
+    }));
+    assert!(eventually(Duration::from_secs(5), || {
+        sync_all(&[&a, &b]);
+        raw(&url, &["HGET", &key, "state"]).ends_with("\r\nopen\r\n")
+    }));
+    assert!(raw(&url, &["HGET", &key, "timeout"]).contains("\r\n400\r\n"));
+    let view = &b.shared_status()[&format!("{service}:op")];
+    assert_eq!(view.state, CircuitState::Open);
+    assert!(view.open_remaining.is_some());
+}

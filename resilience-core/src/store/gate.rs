@@ -177,6 +177,7 @@ pub(crate) struct Knobs {
     pub(crate) factor: f64,
     pub(crate) half_open_max_calls: u32,
     pub(crate) success_threshold: u32,
+    pub(crate) max_half_open_wait: Option<Duration>,
 }
 
 impl Default for Knobs {
@@ -194,6 +195,7 @@ impl Knobs {
             factor: c.open_timeout_increment_factor,
             half_open_max_calls: c.half_open_max_calls,
             success_threshold: c.success_threshold,
+            max_half_open_wait: c.max_half_open_wait,
         }
     }
 }

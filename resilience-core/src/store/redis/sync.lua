@@ -15,8 +15,8 @@
 -- 17 the shared generation this process last knew (-1: none; also its vote's generation),
 -- 18 open ms to re-create a lost record with (0: closed), 19 pause ms to re-create it with
 -- (0: none), 20 control to re-create it with (force_open | disable | ''), 21 that control's ms
--- (0: no end), 22 number of trial reports, then per report: generation, lease, outcome
--- (s | f | n).
+-- (0: no end), 22 max half-open wait ms (0: none), 23 number of trial reports, then per report:
+-- generation, lease, outcome (s | f | n).
 --
 -- Returns: state (0 closed, 1 open, 2 half-open), gen, open remaining ms, pause remaining ms,
 -- control (0 auto, 1 forced open, 2 disabled), control remaining ms (-1: no end), live processes,
@@ -49,7 +49,8 @@ local seed_open = tonumber(ARGV[18])
 local seed_pause = tonumber(ARGV[19])
 local seed_ovr = ARGV[20]
 local seed_ovr_ms = tonumber(ARGV[21])
-local nreports = tonumber(ARGV[22])
+local max_half_open_wait = tonumber(ARGV[22])
+local nreports = tonumber(ARGV[23])
 
 local all = redis.call('HGETALL', key)
 local fixed = {}
@@ -148,9 +149,9 @@ end
 
 -- Trial results: only those of the current generation, for a lease that still exists, count.
 for r = 0, nreports - 1 do
-  local rgen = tonumber(ARGV[23 + r * 3])
-  local lease = ARGV[24 + r * 3]
-  local outcome = ARGV[25 + r * 3]
+  local rgen = tonumber(ARGV[24 + r * 3])
+  local lease = ARGV[25 + r * 3]
+  local outcome = ARGV[26 + r * 3]
   if rgen == gen and state == 'half_open' and leases[lease] then
     redis.call('HDEL', key, 'l:' .. lease)
     leases[lease] = nil
@@ -179,9 +180,17 @@ for r = 0, nreports - 1 do
   end
 end
 
--- Time: an open period ends in half-open; expired trial leases free their slots.
+-- Time: an open period ends in half-open; a half-open period that has not closed within
+-- max_half_open_wait (counted from the end of the open period, which `until` still holds) opens
+-- again, for the next open period of the ladder; expired trial leases free their slots.
 if state == 'open' and now >= until_ms then
   enter('half_open')
+end
+if state == 'half_open' and max_half_open_wait > 0 and now >= until_ms + max_half_open_wait then
+  timeout = math.min(math.floor(timeout * factor), max_open)
+  enter('open')
+  until_ms = now + timeout
+  clear_leases()
 end
 local live_leases = 0
 for id, expiry in pairs(leases) do

@@ -490,6 +490,7 @@ fn invocation(
         .arg(seed_pause)
         .arg(seed_control)
         .arg(seed_control_ms)
+        .arg(knobs.max_half_open_wait.map_or(0, |d| millis(d).max(1)))
         .arg(outbox.reports.len());
     for report in &outbox.reports {
         let outcome = match report.outcome {
