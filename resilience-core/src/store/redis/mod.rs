@@ -9,6 +9,7 @@
 //! breaker by quorum, grants trial leases, and answers the shared state, which the round applies
 //! to each breaker's gate. See `sync.lua` for the record and the rules.
 
+mod script;
 mod sync;
 
 use super::StoreFallback;
