@@ -2,13 +2,14 @@
 //! [`reqwest_middleware::Middleware`] doing what the tower layer does, under the same
 //! `"component:operation"` key as `#[retry]`.
 
+use crate::call::OperationHandle;
 use crate::http::answer_failure as status_failure;
 use crate::{CircuitOpenError, Classify, ErrorCategory, Failure, RetryManager};
 use http::Extensions;
 use reqwest_middleware::{Middleware, Next};
 use std::error::Error;
 use std::fmt;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::Duration;
 
 /// Runs every request of a `reqwest_middleware::ClientWithMiddleware` under the manager's
@@ -42,6 +43,9 @@ pub struct ResilienceMiddleware {
     manager: Arc<RetryManager>,
     component: Arc<str>,
     operation: Arc<str>,
+    /// The operation's handle, taken on the first request and held by every clone: no look-up
+    /// by name per request.
+    handle: Arc<OnceLock<Arc<OperationHandle>>>,
 }
 
 impl ResilienceMiddleware {
@@ -62,6 +66,7 @@ impl ResilienceMiddleware {
             manager,
             component: component.into(),
             operation: operation.into(),
+            handle: Arc::default(),
         }
     }
 
@@ -110,10 +115,10 @@ impl Middleware for ResilienceMiddleware {
         // attempt only.
         let template = request.try_clone();
         let mut first = Some(request);
-        let call = self
-            .manager
-            .call(&self.component, &self.operation)
-            .classify_ok(judge);
+        let handle = self
+            .handle
+            .get_or_init(|| self.manager.held_handle(&self.component, &self.operation));
+        let call = self.manager.call_on(handle).classify_ok(judge);
         let call = if template.is_some() {
             call
         } else {

@@ -267,6 +267,23 @@ impl RetryManager {
         }
     }
 
+    /// The guarded handle of (component, operation), to hold: the tower layer and the reqwest
+    /// middleware keep one per service, so that their calls make no look-up by name.
+    pub(crate) fn held_handle(&self, component: &str, operation: &str) -> Arc<OperationHandle> {
+        self.handle(component, operation, true)
+    }
+
+    /// A call on a handle its caller holds (from [`held_handle`](Self::held_handle)).
+    pub(crate) fn call_on<'a>(&'a self, handle: &'a OperationHandle) -> Call<'a, Guarded> {
+        Call {
+            manager: self,
+            handle: HandleRef::Cached(handle),
+            spec: CallSpec::GUARDED,
+            judge: NoJudge,
+            mode: PhantomData,
+        }
+    }
+
     /// Every breaker's status as of now, keyed `"service:operation"`.
     ///
     /// ```

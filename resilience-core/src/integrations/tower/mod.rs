@@ -118,6 +118,7 @@ pub use classify::{AnyResponseOk, ClassifyResponse, HttpClassifier};
 pub use replay::{CloneRequest, HttpReplay, NoReplay, ReplayBody, ReplayRequest};
 pub use server::{ResilienceServer, ResilienceServerLayer};
 
+use crate::call::OperationHandle;
 use crate::{
     CircuitBreaker, CircuitOpenError, CircuitState, Classify, ErrorCategory, RetryManager,
 };
@@ -302,6 +303,7 @@ impl<S, C: Clone, R: Clone> Layer<S> for ResilienceLayer<C, R> {
                 replay: self.replay.clone(),
                 not_ready_while_open: self.not_ready_while_open,
                 breaker: OnceLock::new(),
+                handle: OnceLock::new(),
             }),
             open_wait: None,
         }
@@ -319,6 +321,9 @@ struct Shared<C, R> {
     /// The breaker of the key, looked up on the first readiness check that needs it (only with
     /// `not_ready_while_open`).
     breaker: OnceLock<Arc<CircuitBreaker>>,
+    /// The operation's handle, taken on the first call and held: no look-up by name per call
+    /// (and the manager never evicts an operation a service still holds).
+    handle: OnceLock<Arc<OperationHandle>>,
 }
 
 /// The [`Service`] of a [`ResilienceLayer`]: `Clone` when the wrapped service is (each clone
@@ -448,9 +453,12 @@ impl<C, R> Shared<C, R> {
         let template = self.replay.replay(&request);
         let retry_with = template.as_ref().map(|_| ready.clone());
         let mut first = Some((ready, request));
+        let handle = self
+            .handle
+            .get_or_init(|| self.manager.held_handle(&self.component, &self.operation));
         let call = self
             .manager
-            .call(&self.component, &self.operation)
+            .call_on(handle)
             .classify_ok(|response: &S::Response| self.classifier.classify(response));
         let call = if template.is_some() {
             call
