@@ -1,7 +1,7 @@
 //! What one call site asks for on top of the manager's settings.
 
 use super::RetryHook;
-use crate::policy::CallOverrides;
+use crate::policy::{CallOverrides, RetryOverrides};
 
 /// A call site's settings (`#[retry(...)]`'s arguments, or a `call(..)` builder's) and its
 /// retry hook.
@@ -25,3 +25,16 @@ impl CallSpec {
 /// [`CallSpec::GUARDED`] at a fixed address, for calls that override nothing (a policy cache
 /// knows its spec by address).
 pub(crate) static GUARDED_SPEC: CallSpec = CallSpec::GUARDED;
+
+/// A call through the breaker of one attempt only, at a fixed address: for requests that
+/// cannot be copied for another attempt (a streaming body).
+pub(crate) static ONE_ATTEMPT_SPEC: CallSpec = CallSpec {
+    policy: CallOverrides {
+        retry: RetryOverrides {
+            max_attempts: Some(1),
+            ..RetryOverrides::NONE
+        },
+        ..CallOverrides::GUARDED
+    },
+    on_retry: None,
+};

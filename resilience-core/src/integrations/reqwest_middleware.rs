@@ -2,7 +2,7 @@
 //! [`reqwest_middleware::Middleware`] doing what the tower layer does, under the same
 //! `"component:operation"` key as `#[retry]`.
 
-use crate::call::OperationHandle;
+use crate::call::{OperationHandle, GUARDED_SPEC, ONE_ATTEMPT_SPEC};
 use crate::http::answer_failure as status_failure;
 use crate::{CircuitOpenError, Classify, ErrorCategory, Failure, RetryManager};
 use http::Extensions;
@@ -118,15 +118,14 @@ impl Middleware for ResilienceMiddleware {
         let handle = self
             .handle
             .get_or_init(|| self.manager.held_handle(&self.component, &self.operation));
-        let call = self.manager.call_on(handle).classify_ok(judge);
-        let call = if template.is_some() {
-            call
-        } else {
-            call.max_attempts(1)
+        let spec = match template {
+            Some(_) => &GUARDED_SPEC,
+            None => &ONE_ATTEMPT_SPEC,
         };
         let base: &Extensions = extensions;
-        let outcome = call
-            .run_async(move || {
+        let outcome = self
+            .manager
+            .run_held(handle, spec, &judge, move || {
                 let request = first
                     .take()
                     .or_else(|| template.as_ref().and_then(reqwest::Request::try_clone));

@@ -22,7 +22,7 @@ use crate::call::{
 };
 use crate::policy::{key, Document, Settings};
 use crate::{
-    CircuitBreakerRegistry, CircuitBreakerStatus, CircuitOpenError, Classify, ConfigError,
+    CircuitBreakerRegistry, CircuitBreakerStatus, CircuitOpenError, Classify, ConfigError, JudgeOk,
     MetricsSnapshot, NoJudge, OperationSnapshot, RetryConfig,
 };
 use handles::{find, Claims, Handles};
@@ -273,15 +273,26 @@ impl RetryManager {
         self.handle(component, operation, true)
     }
 
-    /// A call on a handle its caller holds (from [`held_handle`](Self::held_handle)).
-    pub(crate) fn call_on<'a>(&'a self, handle: &'a OperationHandle) -> Call<'a, Guarded> {
-        Call {
-            manager: self,
-            handle: HandleRef::Cached(handle),
-            spec: CallSpec::GUARDED,
-            judge: NoJudge,
-            mode: PhantomData,
-        }
+    /// Runs the futures of `f` as a call on a held handle with `spec`. With `GUARDED_SPEC`
+    /// the operation's resolved policy is read through its cache, as a `#[retry]` site reads
+    /// it. Not an `async fn`: the driver's future is returned as it is, not wrapped in one more
+    /// that would keep its own copy of `f`.
+    pub(crate) fn run_held<'a, T, E, F, Fut, J>(
+        &'a self,
+        handle: &'a OperationHandle,
+        spec: &'a CallSpec,
+        judge: &'a J,
+        f: F,
+    ) -> impl Future<Output = Result<T, E>> + 'a
+    where
+        F: FnMut() -> Fut + 'a,
+        Fut: Future<Output = Result<T, E>> + 'a,
+        E: Classify + From<CircuitOpenError> + 'a,
+        J: JudgeOk<T>,
+        T: 'a,
+    {
+        let call = CallState::new(&self.engine, handle, spec);
+        run_async(call, admit_guarded, judge, f)
     }
 
     /// Every breaker's status as of now, keyed `"service:operation"`.

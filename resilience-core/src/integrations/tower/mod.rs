@@ -118,7 +118,7 @@ pub use classify::{AnyResponseOk, ClassifyResponse, HttpClassifier};
 pub use replay::{CloneRequest, HttpReplay, NoReplay, ReplayBody, ReplayRequest};
 pub use server::{ResilienceServer, ResilienceServerLayer};
 
-use crate::call::OperationHandle;
+use crate::call::{OperationHandle, GUARDED_SPEC, ONE_ATTEMPT_SPEC};
 use crate::{
     CircuitBreaker, CircuitOpenError, CircuitState, Classify, ErrorCategory, RetryManager,
 };
@@ -434,57 +434,69 @@ where
         // each readied again (a concurrency limit inside takes a permit per attempt).
         let clone = self.inner.clone();
         let ready = std::mem::replace(&mut self.inner, clone);
-        let shared = Arc::clone(&self.shared);
         ResponseFuture {
-            inner: Box::pin(async move { shared.run(ready, request).await }),
+            inner: Box::pin(respond(Arc::clone(&self.shared), ready, request)),
         }
     }
 }
 
-impl<C, R> Shared<C, R> {
-    async fn run<S, Req>(&self, ready: S, request: Req) -> Result<S::Response, BoxError>
-    where
-        S: Service<Req> + Clone,
-        S::Error: Into<BoxError>,
-        C: ClassifyResponse<S::Response>,
-        R: ReplayRequest<Req>,
-    {
-        // Taken before the first attempt consumes the request; `None`: one attempt only.
-        let template = self.replay.replay(&request);
-        let retry_with = template.as_ref().map(|_| ready.clone());
-        let mut first = Some((ready, request));
-        let handle = self
-            .handle
-            .get_or_init(|| self.manager.held_handle(&self.component, &self.operation));
-        let call = self
+/// One call through the layer. A single `async fn` over the driver's future, with no layer of
+/// its own in between: each nested future keeps its own copy of what it was given, and the
+/// whole is boxed and moved on every call.
+async fn respond<S, C, R, Req>(
+    shared: Arc<Shared<C, R>>,
+    ready: S,
+    request: Req,
+) -> Result<S::Response, BoxError>
+where
+    S: Service<Req> + Clone,
+    S::Error: Into<BoxError>,
+    C: ClassifyResponse<S::Response>,
+    R: ReplayRequest<Req>,
+{
+    let shared = &*shared;
+    let handle = shared.handle.get_or_init(|| {
+        shared
             .manager
-            .call_on(handle)
-            .classify_ok(|response: &S::Response| self.classifier.classify(response));
-        let call = if template.is_some() {
-            call
-        } else {
-            call.max_attempts(1)
-        };
-        let attempt = move || {
-            let next = first.take().or_else(|| {
-                let service = retry_with.clone()?;
-                Some((service, self.replay.replay(template.as_ref()?)?))
-            });
-            async move {
-                let (mut service, request) = next.ok_or(AttemptError::NotReplayable)?;
-                poll_fn(|cx| service.poll_ready(cx))
-                    .await
-                    .map_err(|e| AttemptError::Inner(e.into()))?;
-                service
-                    .call(request)
-                    .await
-                    .map_err(|e| AttemptError::Inner(e.into()))
-            }
-        };
-        call.run_async(attempt)
-            .await
-            .map_err(AttemptError::into_box)
-    }
+            .held_handle(&shared.component, &shared.operation)
+    });
+    // A request that can be copied is sent as copies, each attempt its own, and kept for the
+    // next; one that cannot gets one attempt, itself.
+    let copy = shared.replay.replay(&request);
+    let (spec, mut first, template, retry_with) = match copy {
+        Some(copy) => {
+            let retry_with = ready.clone();
+            (
+                &GUARDED_SPEC,
+                Some((ready, copy)),
+                Some(request),
+                Some(retry_with),
+            )
+        }
+        None => (&ONE_ATTEMPT_SPEC, Some((ready, request)), None, None),
+    };
+    let attempt = move || {
+        let next = first.take().or_else(|| {
+            let service = retry_with.clone()?;
+            Some((service, shared.replay.replay(template.as_ref()?)?))
+        });
+        async move {
+            let (mut service, request) = next.ok_or(AttemptError::NotReplayable)?;
+            poll_fn(|cx| service.poll_ready(cx))
+                .await
+                .map_err(|e| AttemptError::Inner(e.into()))?;
+            service
+                .call(request)
+                .await
+                .map_err(|e| AttemptError::Inner(e.into()))
+        }
+    };
+    let judge = |response: &S::Response| shared.classifier.classify(response);
+    shared
+        .manager
+        .run_held(handle, spec, &judge, attempt)
+        .await
+        .map_err(AttemptError::into_box)
 }
 
 /// The future of a [`ResilienceService`] call: the response, or the wrapped service's error or
