@@ -9,6 +9,7 @@
 //! - [`persist`]: the versioned JSON state file and its background writer.
 //! - [`window`]: the sliding windows of the failure-rate and slow-call rules.
 
+mod builder;
 mod circuit;
 mod error;
 mod listener;
@@ -20,13 +21,14 @@ mod shared;
 mod window;
 mod word;
 
+pub use builder::CircuitBreakerRegistryBuilder;
 pub use circuit::CircuitBreaker;
 pub use error::PersistError;
 pub(crate) use listener::ListenerId;
 pub use listener::StateChange;
 pub use permit::BreakerPermit;
 pub use persist::PersistStats;
-pub use registry::{CircuitBreakerRegistry, CircuitBreakerRegistryBuilder};
+pub use registry::CircuitBreakerRegistry;
 pub use shared::SharedBreakerStatus;
 
 use serde::{Deserialize, Serialize};

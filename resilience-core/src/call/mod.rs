@@ -14,4 +14,6 @@ pub use engine::{Engine, RetryEvent, RetryHook};
 pub use handle::OperationHandle;
 pub(crate) use handle::{BreakerClaim, PolicyCache};
 pub use spec::CallSpec;
-pub(crate) use spec::{GUARDED_SPEC, ONE_ATTEMPT_SPEC};
+pub(crate) use spec::GUARDED_SPEC;
+#[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
+pub(crate) use spec::ONE_ATTEMPT_SPEC;

@@ -1,7 +1,7 @@
 //! What one call site asks for on top of the manager's settings.
 
 use super::RetryHook;
-use crate::policy::{CallOverrides, RetryOverrides};
+use crate::policy::CallOverrides;
 
 /// A call site's settings (`#[retry(...)]`'s arguments, or a `call(..)` builder's) and its
 /// retry hook.
@@ -28,11 +28,12 @@ pub(crate) static GUARDED_SPEC: CallSpec = CallSpec::GUARDED;
 
 /// A call through the breaker of one attempt only, at a fixed address: for requests that
 /// cannot be copied for another attempt (a streaming body).
+#[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
 pub(crate) static ONE_ATTEMPT_SPEC: CallSpec = CallSpec {
     policy: CallOverrides {
-        retry: RetryOverrides {
+        retry: crate::policy::RetryOverrides {
             max_attempts: Some(1),
-            ..RetryOverrides::NONE
+            ..crate::policy::RetryOverrides::NONE
         },
         ..CallOverrides::GUARDED
     },

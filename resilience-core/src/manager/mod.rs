@@ -22,7 +22,7 @@ use crate::call::{
 };
 use crate::policy::{key, Document, Settings};
 use crate::{
-    CircuitBreakerRegistry, CircuitBreakerStatus, CircuitOpenError, Classify, ConfigError, JudgeOk,
+    CircuitBreakerRegistry, CircuitBreakerStatus, CircuitOpenError, Classify, ConfigError,
     MetricsSnapshot, NoJudge, OperationSnapshot, RetryConfig,
 };
 use handles::{find, Claims, Handles};
@@ -269,6 +269,7 @@ impl RetryManager {
 
     /// The guarded handle of (component, operation), to hold: the tower layer and the reqwest
     /// middleware keep one per service, so that their calls make no look-up by name.
+    #[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
     pub(crate) fn held_handle(&self, component: &str, operation: &str) -> Arc<OperationHandle> {
         self.handle(component, operation, true)
     }
@@ -277,6 +278,7 @@ impl RetryManager {
     /// the operation's resolved policy is read through its cache, as a `#[retry]` site reads
     /// it. Not an `async fn`: the driver's future is returned as it is, not wrapped in one more
     /// that would keep its own copy of `f`.
+    #[cfg(any(feature = "tower", feature = "reqwest-middleware"))]
     pub(crate) fn run_held<'a, T, E, F, Fut, J>(
         &'a self,
         handle: &'a OperationHandle,
@@ -288,7 +290,7 @@ impl RetryManager {
         F: FnMut() -> Fut + 'a,
         Fut: Future<Output = Result<T, E>> + 'a,
         E: Classify + From<CircuitOpenError> + 'a,
-        J: JudgeOk<T>,
+        J: crate::JudgeOk<T>,
         T: 'a,
     {
         let call = CallState::new(&self.engine, handle, spec);
