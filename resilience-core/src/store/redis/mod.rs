@@ -41,8 +41,14 @@ pub struct RedisStoreConfig {
     pub quorum_ratio: f64,
     /// What the breakers do while Redis cannot be reached (default [`StoreFallback::Local`]).
     pub fallback: StoreFallback,
-    /// How often the background sync runs a round (default 100 ms).
+    /// How often the background sync runs a round (default 100 ms) for the breakers with
+    /// something to send or a fleet decision in force.
     pub sync_interval: Duration,
+    /// How often an idle breaker's round runs all the same (default 250 ms; never more often
+    /// than `sync_interval`), to keep this process among the live ones: a process that misses
+    /// four is no longer counted. Each is one short script on the server: raise it for many idle
+    /// breakers.
+    pub heartbeat_interval: Duration,
     /// How long one round's commands may take before the round counts as failed (default 50 ms).
     pub command_timeout: Duration,
     /// How long a fleet-wide trial lease lasts if its call never reports (default 10 s).
@@ -67,6 +73,7 @@ impl RedisStoreConfig {
             quorum_ratio: 0.5,
             fallback: StoreFallback::Local,
             sync_interval: Duration::from_millis(100),
+            heartbeat_interval: Duration::from_millis(250),
             command_timeout: Duration::from_millis(50),
             probe_lease: Duration::from_secs(10),
             key_ttl: Duration::from_secs(3600),
@@ -76,7 +83,8 @@ impl RedisStoreConfig {
     /// Reads the `store` object of a configuration document:
     /// `{"redis": "redis://...", "instance_id": "a", "quorum_min": 2, "quorum_ratio": 0.5,
     /// "fallback": "local" | "fail_open" | "fail_closed", "sync_interval": 0.1,
-    /// "command_timeout": 0.05, "probe_lease": 10, "key_ttl": 3600}` (durations in seconds;
+    /// "heartbeat_interval": 0.25, "command_timeout": 0.05, "probe_lease": 10, "key_ttl": 3600}`
+    /// (durations in seconds;
     /// only `redis` is required). Unknown keys and bad values are errors naming the key.
     ///
     /// ```
@@ -110,6 +118,7 @@ impl RedisStoreConfig {
             quorum_ratio: Option<f64>,
             fallback: Option<StoreFallback>,
             sync_interval: Option<f64>,
+            heartbeat_interval: Option<f64>,
             command_timeout: Option<f64>,
             probe_lease: Option<f64>,
             key_ttl: Option<f64>,
@@ -141,6 +150,11 @@ impl RedisStoreConfig {
             }),
         };
         config.sync_interval = seconds("sync_interval", doc.sync_interval, config.sync_interval)?;
+        config.heartbeat_interval = seconds(
+            "heartbeat_interval",
+            doc.heartbeat_interval,
+            config.heartbeat_interval,
+        )?;
         config.command_timeout = seconds(
             "command_timeout",
             doc.command_timeout,
@@ -184,6 +198,7 @@ impl RedisStoreConfig {
         let ms = Duration::from_millis(1);
         for (field, value) in [
             ("store.sync_interval", self.sync_interval),
+            ("store.heartbeat_interval", self.heartbeat_interval),
             ("store.command_timeout", self.command_timeout),
             ("store.probe_lease", self.probe_lease),
             ("store.key_ttl", self.key_ttl),
@@ -195,9 +210,15 @@ impl RedisStoreConfig {
         Ok(())
     }
 
-    /// How long a process's heartbeat keeps it among the live ones.
+    /// How often an idle breaker's heartbeat is sent: never more often than rounds run.
+    pub(crate) fn heartbeat(&self) -> Duration {
+        self.heartbeat_interval.max(self.sync_interval)
+    }
+
+    /// How long a process's heartbeat keeps it among the live ones: four heartbeats, so that
+    /// one late round does not drop it from the quorum.
     pub(crate) fn liveness(&self) -> Duration {
-        (self.sync_interval * 10).max(Duration::from_secs(1))
+        self.heartbeat().saturating_mul(4)
     }
 }
 
@@ -240,6 +261,26 @@ mod tests {
     fn keys_are_hash_tagged_and_escaped() {
         assert_eq!(redis_key("api", "fetch"), "rsl:v1:{cb:api:fetch}");
         assert_eq!(redis_key("a:b", "c}d"), "rsl:v1:{cb:a%3Ab:c%7Dd}");
+    }
+
+    #[test]
+    fn heartbeats_set_liveness_and_never_outpace_rounds() {
+        let base = RedisStoreConfig::new("redis://127.0.0.1:1");
+        assert_eq!(base.heartbeat(), Duration::from_millis(250));
+        assert_eq!(base.liveness(), Duration::from_secs(1));
+        let slow = RedisStoreConfig::from_json(
+            r#"{"redis": "redis://127.0.0.1:1", "heartbeat_interval": 5}"#,
+        )
+        .unwrap();
+        assert_eq!(slow.heartbeat(), Duration::from_secs(5));
+        assert_eq!(slow.liveness(), Duration::from_secs(20));
+        let clamped = RedisStoreConfig {
+            sync_interval: Duration::from_secs(1),
+            heartbeat_interval: Duration::from_millis(10),
+            ..base
+        };
+        assert_eq!(clamped.heartbeat(), Duration::from_secs(1));
+        assert_eq!(clamped.liveness(), Duration::from_secs(4));
     }
 
     #[test]

@@ -282,7 +282,7 @@ async fn round(
     // Busy breakers (something to send, or a fleet decision in force), those another process
     // announced a change of, and those whose heartbeat is due; all of them for `sync_now`.
     let full = inner.full.swap(false, Ordering::AcqRel);
-    let heartbeat = inner.config.liveness() / 4;
+    let heartbeat = inner.config.heartbeat();
     let started = Instant::now();
     let gates: Vec<(Arc<Gate>, String)> = {
         let mut gates = inner.gates.lock();
