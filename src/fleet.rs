@@ -2,11 +2,11 @@
 //! shared through Redis: the code behind `cargo run --example fleet` and its test.
 //!
 //! [`run_mode`] starts a [`FlakyService`] with a long outage and `W` worker processes, each an
-//! [`Importer`] of its own partition of the ids into its own SQLite file; once every worker has
+//! [`Importer`](crate::importer::Importer) of its own partition of the ids into its own SQLite file; once every worker has
 //! exited it counts the requests that reached the service during the outage and reads every
 //! database to count the records imported, lost and duplicated. [`run_fleet`] does it twice, in
 //! [`Mode::Local`] (each worker's breakers are its own) and in [`Mode::Shared`] (the workers
-//! share their breakers through Redis, [`ImportOptions::shared_store`]), each with a fresh
+//! share their breakers through Redis, [`ImportOptions::shared_store`](crate::importer::ImportOptions::shared_store)), each with a fresh
 //! service of the same configuration, and [`FleetReport`] puts the two side by side.
 //!
 //! The workers are processes, not tasks, because that is what a shared store is for: the

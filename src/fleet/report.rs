@@ -78,7 +78,7 @@ pub struct ModeReport {
     pub mode: Mode,
     /// Requests that reached the service during its outage (`ServiceStats::outage`).
     pub outage_requests: u64,
-    /// Of those, the ones in the outage's first [`reset_timeout`](FleetOptions::reset_timeout):
+    /// Of those, the ones in the outage's first [`reset_timeout`](super::FleetOptions::reset_timeout):
     /// before any breaker could make a trial call, so the failures that opened the breakers
     /// (and the calls already under way). The rest are trial calls of half-open breakers.
     pub opening_requests: u64,
@@ -101,7 +101,7 @@ impl ModeReport {
         self.tally.distinct
     }
 
-    /// Outage requests after its first [`reset_timeout`](FleetOptions::reset_timeout): trial
+    /// Outage requests after its first [`reset_timeout`](super::FleetOptions::reset_timeout): trial
     /// calls of half-open breakers.
     pub fn trial_requests(&self) -> u64 {
         self.outage_requests - self.opening_requests

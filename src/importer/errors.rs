@@ -39,7 +39,7 @@ pub enum ImportError {
         /// The answer's `Retry-After`, which `reqwest::Error` does not keep.
         retry_after: Option<Duration>,
     },
-    /// The attempt ran past [`ImportOptions::attempt_timeout`].
+    /// The attempt ran past [`ImportOptions::attempt_timeout`](super::ImportOptions::attempt_timeout).
     #[classify(source)]
     TimedOut(AttemptTimedOut),
     /// The service answered with another record than the one asked for.

@@ -38,7 +38,7 @@ impl Progress {
     }
 }
 
-/// What happened to one record, as [`Importer::on_record`] hooks are told.
+/// What happened to one record, as [`Importer::on_record`](super::Importer::on_record) hooks are told.
 #[derive(Clone, Debug, PartialEq)]
 pub enum RecordEvent {
     /// The record is committed to the database.
@@ -70,7 +70,7 @@ pub struct ImportReport {
     /// Records that cannot be imported, by id.
     pub failed: Vec<FailedRecord>,
     /// Records left for the next run because the run ran out of
-    /// [`patience`](ImportOptions::patience), by id.
+    /// [`patience`](super::ImportOptions::patience), by id.
     pub unfinished: Vec<u64>,
     /// Attempts retried (both operations).
     pub retried: u64,

@@ -76,8 +76,8 @@ impl CircuitBreakerRegistryBuilder {
     /// they are left by writers that were killed. Every write renders the full known state (the
     /// file's entries plus every breaker of this process), so a file damaged while the program
     /// runs is whole again after the next write. A file of a newer format version is left
-    /// alone (see [`PersistStats::newer_file_version`]); the wait for the lock is bounded (see
-    /// [`lock_timeout`](Self::lock_timeout)).
+    /// alone (see [`PersistStats::newer_file_version`](crate::PersistStats::newer_file_version));
+    /// the wait for the lock is bounded (see [`lock_timeout`](Self::lock_timeout)).
     ///
     /// ```
     /// use resilience_core::CircuitBreakerRegistry;
