@@ -171,16 +171,27 @@ async fn run(inner: Arc<Inner>, client: redis::Client) {
                 // The store answers, but not for these breakers (a chunk that timed out, a
                 // record someone overwrote with another type): they alone fall back.
                 inner.failed_rounds.fetch_add(1, Ordering::Relaxed);
+                // One line for all the breakers that start an episode in this round (a chunk
+                // that timed out is 64 of them), naming the first.
+                let mut started = 0_usize;
+                let mut first = None;
                 for (gate, why) in failed {
                     if gate.fall_back(inner.config.fallback) {
-                        tracing::warn!(
-                            url = %inner.config.url,
-                            service = gate.service(),
-                            operation = gate.operation(),
-                            error = %why,
-                            "the shared breaker store failed for this breaker; it falls back until the store answers for it"
-                        );
+                        started += 1;
+                        first.get_or_insert((
+                            crate::policy::key(gate.service(), gate.operation()),
+                            why,
+                        ));
                     }
+                }
+                if let Some((key, why)) = first {
+                    tracing::warn!(
+                        url = %inner.config.url,
+                        breakers = started,
+                        first = %key,
+                        error = %why,
+                        "the shared breaker store failed for some breakers; they fall back until it answers for them"
+                    );
                 }
             }
             RoundOutcome::Unreachable => {
