@@ -240,10 +240,12 @@ impl<'h> CallState<'h> {
             }
         }
         let metrics = &self.handle.metrics;
-        metrics.record_attempt_failure(category);
         self.in_attempt = false;
 
+        // The failed attempt is counted with the call's end, or with the retry (one look-up of
+        // the thread's metrics table for both); nothing in between reads the metrics.
         if !retryable || self.attempts >= policy.retry.max_attempts {
+            metrics.record_attempt_failure(category);
             metrics.record_failure(self.attempts, retryable, false);
             self.ended = true;
             self.gave_up(retryable, category, error.as_error());
@@ -276,6 +278,7 @@ impl<'h> CallState<'h> {
         if let (Some(limit), Some(started)) = (policy.retry.max_elapsed, self.started) {
             let ends_at = engine.clock().now().saturating_add(delay);
             if ends_at > started.saturating_add(limit) {
+                metrics.record_attempt_failure(category);
                 tracing::warn!(
                     component = %self.handle.component,
                     operation = %self.handle.operation,
@@ -294,6 +297,7 @@ impl<'h> CallState<'h> {
         if let Some(budget) = &policy.retry.budget {
             let now = engine.clock().now();
             if !self.handle.budget.enable(budget).try_withdraw(now) {
+                metrics.record_attempt_failure(category);
                 metrics.record_budget_exhausted();
                 metrics.record_failure(self.attempts, retryable, false);
                 self.ended = true;
@@ -303,7 +307,7 @@ impl<'h> CallState<'h> {
         }
 
         self.previous_delay = Some(delay);
-        metrics.record_retry(delay);
+        metrics.record_retry(category, delay);
         let event = RetryEvent {
             component: &self.handle.component,
             operation: &self.handle.operation,
