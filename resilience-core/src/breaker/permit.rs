@@ -178,6 +178,8 @@ impl<'a> BreakerPermit<'a> {
     /// breaker.try_acquire().unwrap().record_failure_of(ErrorCategory::RateLimit);
     /// assert_eq!(breaker.try_acquire().unwrap_err().failure_category(), Some(ErrorCategory::RateLimit));
     /// ```
+    // Inline: the retry driver's every failed attempt comes here.
+    #[inline]
     pub fn record_failure_of(mut self, category: crate::ErrorCategory) {
         self.finish(Outcome::Failure(Some(category)));
     }

@@ -121,8 +121,17 @@ impl<'h> CallState<'h> {
     /// The call's policy, resolved at its first failure.
     #[inline]
     fn policy(&mut self) -> Held<'h> {
-        match &self.policy {
+        match self.policy {
             PolicyRef::Site(policy) => Held::Site(policy),
+            // The site's slot, filled by an earlier call at this settings generation: each
+            // call's first failure reads it here, without the slow path's call.
+            PolicyRef::Unresolved(Some(slot)) => match slot.0.get() {
+                Some((at, policy)) if *at == self.engine.generation() => {
+                    self.policy = PolicyRef::Site(policy);
+                    Held::Site(policy)
+                }
+                _ => self.policy_slow(),
+            },
             _ => self.policy_slow(),
         }
     }
