@@ -317,28 +317,42 @@ impl<'h> CallState<'h> {
 
         self.previous_delay = Some(delay);
         metrics.record_retry(category, delay);
+        tracing::warn!(
+            component = %self.handle.component,
+            operation = %self.handle.operation,
+            attempt = self.attempts,
+            delay_ms = delay.as_millis() as u64,
+            category = %category,
+            error = %DisplayError(error.as_error()),
+            "attempt failed; retrying"
+        );
+        if engine.has_retry_hook() || self.spec.on_retry.is_some() {
+            self.notify_retry(delay, category, error.as_error());
+        }
+        Next::Retry(delay)
+    }
+
+    /// Tells the retry hooks, the manager's first, then the call's. Out of line and not
+    /// generic: most calls have no hook, and pay a test of two pointers instead of the event.
+    #[inline(never)]
+    fn notify_retry(
+        &self,
+        delay: Duration,
+        category: ErrorCategory,
+        error: Option<&(dyn std::error::Error + 'static)>,
+    ) {
         let event = RetryEvent {
             component: &self.handle.component,
             operation: &self.handle.operation,
             attempt: self.attempts,
             delay,
             category,
-            error: error.as_error(),
+            error,
         };
-        tracing::warn!(
-            component = %event.component,
-            operation = %event.operation,
-            attempt = event.attempt,
-            delay_ms = delay.as_millis() as u64,
-            category = %category,
-            error = %DisplayError(event.error),
-            "attempt failed; retrying"
-        );
-        engine.notify_retry(&event);
+        self.engine.notify_retry(&event);
         if let Some(hook) = &self.spec.on_retry {
             hook(&event);
         }
-        Next::Retry(delay)
     }
 
     /// The one event of a call that ends on its error (field names: see `docs/metrics.md`).
@@ -481,6 +495,7 @@ impl<'h> CallState<'h> {
     }
 
     /// Blocks for `delay` on the manager's clock; a zero delay returns at once.
+    #[inline]
     pub fn sleep(&self, delay: Duration) {
         if !delay.is_zero() {
             self.engine.clock().sleep(delay);
