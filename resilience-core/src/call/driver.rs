@@ -266,17 +266,18 @@ impl<'h> CallState<'h> {
             Some(hint) => hint.min(max_delay),
             None => {
                 let backoff = policy.retry.backoff_for(category);
-                // Drawn whatever the delay, so the random sequence stays the same.
-                let u = engine.rng().next_f64();
                 // A zero base gives zero whatever the draw (decorrelated jitter grows from the
-                // previous delay, so only while that is zero too): no float arithmetic then.
+                // previous delay, so only while that is zero too): no draw then, and no float
+                // arithmetic. The draw is the shared generator's atomic add, which cost a
+                // retry at once as much as the rest of its bookkeeping; a seed still fixes
+                // every delay that is drawn.
                 let zero = backoff.initial_delay.is_zero()
                     && (backoff.jitter != crate::Jitter::Decorrelated
                         || self.previous_delay.is_none_or(|d| d.is_zero()));
                 if zero {
                     Duration::ZERO
                 } else {
-                    backoff.delay(self.attempts, self.previous_delay, u)
+                    backoff.delay(self.attempts, self.previous_delay, engine.rng().next_f64())
                 }
             }
         };
