@@ -199,6 +199,26 @@ impl<'a> BreakerPermit<'a> {
     }
 }
 
+/// The outcomes recorded in place, through `&mut`, for the retry driver, which never moves a
+/// permit out of where it is kept (see `call::Permit`). The permit is then `TAKEN`, and its
+/// drop does nothing.
+impl BreakerPermit<'_> {
+    #[inline(always)]
+    pub(crate) fn record_success_in_place(&mut self) {
+        self.finish(Outcome::Success);
+    }
+
+    #[inline(always)]
+    pub(crate) fn record_failure_of_in_place(&mut self, category: crate::ErrorCategory) {
+        self.finish(Outcome::Failure(Some(category)));
+    }
+
+    #[inline(always)]
+    pub(crate) fn release_in_place(&mut self) {
+        self.finish(Outcome::Neutral);
+    }
+}
+
 impl Drop for BreakerPermit<'_> {
     #[inline(always)]
     fn drop(&mut self) {
