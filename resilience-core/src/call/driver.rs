@@ -252,9 +252,9 @@ impl<'h> CallState<'h> {
     // Out of line, so the success path stays small, but not `#[cold]`: during an outage every
     // call takes this path, and a cold function's callees are not inlined into it.
     #[inline(never)]
-    pub fn failed<E: Classify + ?Sized>(&mut self, permit: Permit<'h>, error: &E) -> Next {
-        // The permit's words are read where the caller put them, one load each.
-        let mut permit = permit;
+    pub fn failed<E: Classify + ?Sized>(&mut self, mut permit: Permit<'h>, error: &E) -> Next {
+        // The permit's words are read where the caller put them, one load each (`mut` on the
+        // argument: a `let mut` of it would be a copy, made with a 16-byte load).
         self.attempt_failed(&mut permit, error)
     }
 
