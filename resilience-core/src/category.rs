@@ -169,6 +169,7 @@ impl CategorySet {
     }
 
     /// Whether `category` is in the set.
+    #[inline]
     pub const fn contains(self, category: ErrorCategory) -> bool {
         self.0 & (1 << category as u16) != 0
     }

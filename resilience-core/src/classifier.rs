@@ -58,20 +58,25 @@ impl ErrorClassifier {
     }
 
     /// The category of `error`: the first rule that answers, else the error's own.
+    // Inline: a classifier without rules (the common case) costs one test before the error's
+    // own answer; the walk along the chain stays out of line.
+    #[inline]
     pub fn classify<E: Classify + ?Sized>(&self, error: &E) -> ErrorCategory {
         if !self.rules.is_empty() {
-            if let Some(err) = error.as_error() {
-                let by_rule = errors_along_chain(err)
-                    .find_map(|e| self.rules.iter().find_map(|rule| rule(e)));
-                if let Some(category) = by_rule {
-                    return category;
-                }
+            if let Some(category) = error.as_error().and_then(|err| self.by_rules(err)) {
+                return category;
             }
         }
         error.category()
     }
 
+    /// The answer of the first rule that answers for `err` or an error along its chain.
+    fn by_rules(&self, err: &(dyn Error + 'static)) -> Option<ErrorCategory> {
+        errors_along_chain(err).find_map(|e| self.rules.iter().find_map(|rule| rule(e)))
+    }
+
     /// Whether this classifier decides the retryability of `category` (`None`: the config does).
+    #[inline]
     pub fn is_retryable(&self, category: ErrorCategory) -> Option<bool> {
         self.retryable[category.index()]
     }

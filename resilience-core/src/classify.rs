@@ -111,6 +111,9 @@ impl<T: Classify + ?Sized> Classify for &T {
 /// assert_eq!(Error::from(ErrorKind::InvalidData).category(), ErrorCategory::Validation);
 /// ```
 impl Classify for io::Error {
+    // Inline, as the other two: an I/O error's category is a look-up of its kind, and the
+    // walk along a wrapped error's chain stays out of line.
+    #[inline]
     fn category(&self) -> ErrorCategory {
         if let Some(inner) = self.get_ref() {
             if let Some(category) = known_category_along_chain(inner) {
@@ -119,10 +122,12 @@ impl Classify for io::Error {
         }
         io_kind_category(self.kind())
     }
+    #[inline]
     fn retry_after(&self) -> Option<Duration> {
         self.get_ref()
             .and_then(|inner| known_retry_after_along_chain(inner))
     }
+    #[inline]
     fn as_error(&self) -> Option<&(dyn Error + 'static)> {
         Some(self)
     }
@@ -176,6 +181,7 @@ impl Classify for tokio::time::error::Elapsed {
 }
 
 /// The category of an `io::ErrorKind`.
+#[inline]
 pub(crate) fn io_kind_category(kind: io::ErrorKind) -> ErrorCategory {
     use io::ErrorKind as K;
     match kind {

@@ -87,6 +87,10 @@ fn function(s: &Settings, func: ItemFn) -> TokenStream {
     let last_error = guarded.then(|| quote!(let mut __resilience_last = #p::None;));
     // Trait errors (`E: From<CircuitOpenError>`, `E: Classify`) point at the return type.
     let judged = s.classify_ok.is_some();
+    // An async call records its attempt's outcome in place, where its future keeps the permit
+    // (see `Permit`); a blocking call hands the permit over by value, as the judged step does.
+    let in_place = is_async && !judged;
+    let permit_mut = in_place.then(|| quote!(mut));
     let admit = if guarded {
         // With `classify_ok` the last result may be an `Ok` value judged a failure, which a
         // rejection returns as it was.
@@ -100,18 +104,29 @@ fn function(s: &Settings, func: ItemFn) -> TokenStream {
             }
         };
         quote! {
-            let __resilience_permit = match __resilience_call.admit_breaker() {
+            let #permit_mut __resilience_permit = match __resilience_call.admit_breaker() {
                 #p::Ok(__resilience_permit) => __resilience_permit,
                 #p::Err(__resilience_open) => return #rejected,
             };
         }
     } else {
         quote! {
-            let __resilience_permit = __resilience_call.admit_unguarded();
+            let #permit_mut __resilience_permit = __resilience_call.admit_unguarded();
         }
     };
-    let failed = quote_spanned! {ret_span=>
-        __resilience_call.failed(__resilience_permit, &__resilience_error)
+    let failed = if in_place {
+        quote_spanned! {ret_span=>
+            __resilience_call.failed_in_place(&mut __resilience_permit, &__resilience_error)
+        }
+    } else {
+        quote_spanned! {ret_span=>
+            __resilience_call.failed(__resilience_permit, &__resilience_error)
+        }
+    };
+    let succeeded = if in_place {
+        quote!(__resilience_call.succeeded_in_place(&mut __resilience_permit);)
+    } else {
+        quote!(__resilience_call.succeeded(__resilience_permit);)
     };
     let keep_last = guarded.then(|| quote!(__resilience_last = #p::Some(__resilience_error);));
 
@@ -172,7 +187,7 @@ fn function(s: &Settings, func: ItemFn) -> TokenStream {
     let plain_step = quote! {
         match __resilience_result {
                     #p::Ok(__resilience_value) => {
-                        __resilience_call.succeeded(__resilience_permit);
+                        #succeeded
                         return #p::Ok(__resilience_value);
                     }
                     #p::Err(__resilience_error) => match #failed {

@@ -179,6 +179,7 @@ impl CircuitBreaker {
     }
 
     /// What is left of a `retry_after` pause the fleet sharing this breaker is in.
+    #[inline]
     pub(crate) fn shared_pause(&self) -> Option<Duration> {
         self.gate.get().and_then(|gate| gate.pause_remaining())
     }
@@ -190,6 +191,7 @@ impl CircuitBreaker {
 
     /// A call saw a `retry_after` hint of `hint`: a fleet sharing this breaker pauses for as
     /// long. Nothing happens without a shared store.
+    #[inline]
     pub(crate) fn note_retry_after(&self, hint: std::time::Duration) {
         if let Some(gate) = self.gate.get() {
             gate.request_pause(hint);

@@ -178,6 +178,8 @@ impl<'a> BreakerPermit<'a> {
     /// breaker.try_acquire().unwrap().record_failure_of(ErrorCategory::RateLimit);
     /// assert_eq!(breaker.try_acquire().unwrap_err().failure_category(), Some(ErrorCategory::RateLimit));
     /// ```
+    // Inline: the retry driver's every failed attempt comes here.
+    #[inline]
     pub fn record_failure_of(mut self, category: crate::ErrorCategory) {
         self.finish(Outcome::Failure(Some(category)));
     }
@@ -193,6 +195,26 @@ impl<'a> BreakerPermit<'a> {
     /// assert_eq!(breaker.status().failure_count, 1, "neither reset nor counted");
     /// ```
     pub fn release(mut self) {
+        self.finish(Outcome::Neutral);
+    }
+}
+
+/// The outcomes recorded in place, through `&mut`, for the retry driver, which never moves a
+/// permit out of where it is kept (see `call::Permit`). The permit is then `TAKEN`, and its
+/// drop does nothing.
+impl BreakerPermit<'_> {
+    #[inline(always)]
+    pub(crate) fn record_success_in_place(&mut self) {
+        self.finish(Outcome::Success);
+    }
+
+    #[inline(always)]
+    pub(crate) fn record_failure_of_in_place(&mut self, category: crate::ErrorCategory) {
+        self.finish(Outcome::Failure(Some(category)));
+    }
+
+    #[inline(always)]
+    pub(crate) fn release_in_place(&mut self) {
         self.finish(Outcome::Neutral);
     }
 }

@@ -24,6 +24,14 @@ pub enum Next {
 }
 
 /// Leave to run one attempt: the breaker's permit, or nothing when the call bypasses it.
+///
+/// A blocking call keeps its permit in registers and hands it over by value
+/// ([`CallState::succeeded`], [`CallState::failed`]). An async call keeps it in its future,
+/// and records its outcome where it is, through `&mut` ([`CallState::succeeded_in_place`],
+/// [`CallState::failed_in_place`]): moving it out of the future copies its words with one
+/// 16-byte load right after they were written as two 8-byte stores, a load the store buffer
+/// cannot serve and that waits for them (4 to 5 ns of a successful async call here). Taking
+/// the address of a blocking call's permit, the other way round, keeps it in memory.
 #[doc(hidden)]
 #[derive(Debug)]
 #[must_use]
@@ -121,8 +129,17 @@ impl<'h> CallState<'h> {
     /// The call's policy, resolved at its first failure.
     #[inline]
     fn policy(&mut self) -> Held<'h> {
-        match &self.policy {
+        match self.policy {
             PolicyRef::Site(policy) => Held::Site(policy),
+            // The site's slot, filled by an earlier call at this settings generation: each
+            // call's first failure reads it here, without the slow path's call.
+            PolicyRef::Unresolved(Some(slot)) => match slot.0.get() {
+                Some((at, policy)) if *at == self.engine.generation() => {
+                    self.policy = PolicyRef::Site(policy);
+                    Held::Site(policy)
+                }
+                _ => self.policy_slow(),
+            },
             _ => self.policy_slow(),
         }
     }
@@ -199,6 +216,20 @@ impl<'h> CallState<'h> {
         if let Some(p) = permit.0 {
             p.record_success();
         }
+        self.ended_in_success();
+    }
+
+    /// [`succeeded`](Self::succeeded), for a permit kept in memory (see [`Permit`]).
+    #[inline(always)]
+    pub fn succeeded_in_place(&mut self, permit: &mut Permit<'h>) {
+        if let Some(p) = &mut permit.0 {
+            p.record_success_in_place();
+        }
+        self.ended_in_success();
+    }
+
+    #[inline(always)]
+    fn ended_in_success(&mut self) {
         self.handle.metrics.record_success(self.attempts);
         self.ended = true;
         if self.attempts > 1 {
@@ -221,7 +252,24 @@ impl<'h> CallState<'h> {
     // Out of line, so the success path stays small, but not `#[cold]`: during an outage every
     // call takes this path, and a cold function's callees are not inlined into it.
     #[inline(never)]
-    pub fn failed<E: Classify + ?Sized>(&mut self, permit: Permit<'h>, error: &E) -> Next {
+    pub fn failed<E: Classify + ?Sized>(&mut self, mut permit: Permit<'h>, error: &E) -> Next {
+        // The permit's words are read where the caller put them, one load each (`mut` on the
+        // argument: a `let mut` of it would be a copy, made with a 16-byte load).
+        self.attempt_failed(&mut permit, error)
+    }
+
+    /// [`failed`](Self::failed), for a permit kept in memory (see [`Permit`]).
+    #[inline(never)]
+    pub fn failed_in_place<E: Classify + ?Sized>(
+        &mut self,
+        permit: &mut Permit<'h>,
+        error: &E,
+    ) -> Next {
+        self.attempt_failed(permit, error)
+    }
+
+    #[inline(always)]
+    fn attempt_failed<E: Classify + ?Sized>(&mut self, permit: &mut Permit<'h>, error: &E) -> Next {
         let engine = self.engine;
         let policy = self.policy();
         let category = engine.classifier().classify(error);
@@ -232,18 +280,20 @@ impl<'h> CallState<'h> {
             self.handle.breaker.note_retry_after(hint);
         }
 
-        if let Some(p) = permit.0 {
+        if let Some(p) = &mut permit.0 {
             if retryable {
-                p.record_failure_of(category);
+                p.record_failure_of_in_place(category);
             } else {
-                p.release();
+                p.release_in_place();
             }
         }
         let metrics = &self.handle.metrics;
-        metrics.record_attempt_failure(category);
         self.in_attempt = false;
 
+        // The failed attempt is counted with the call's end, or with the retry (one look-up of
+        // the thread's metrics table for both); nothing in between reads the metrics.
         if !retryable || self.attempts >= policy.retry.max_attempts {
+            metrics.record_attempt_failure(category);
             metrics.record_failure(self.attempts, retryable, false);
             self.ended = true;
             self.gave_up(retryable, category, error.as_error());
@@ -255,17 +305,18 @@ impl<'h> CallState<'h> {
             Some(hint) => hint.min(max_delay),
             None => {
                 let backoff = policy.retry.backoff_for(category);
-                // Drawn whatever the delay, so the random sequence stays the same.
-                let u = engine.rng().next_f64();
                 // A zero base gives zero whatever the draw (decorrelated jitter grows from the
-                // previous delay, so only while that is zero too): no float arithmetic then.
+                // previous delay, so only while that is zero too): no draw then, and no float
+                // arithmetic. The draw is the shared generator's atomic add, which cost a
+                // retry at once as much as the rest of its bookkeeping; a seed still fixes
+                // every delay that is drawn.
                 let zero = backoff.initial_delay.is_zero()
                     && (backoff.jitter != crate::Jitter::Decorrelated
                         || self.previous_delay.is_none_or(|d| d.is_zero()));
                 if zero {
                     Duration::ZERO
                 } else {
-                    backoff.delay(self.attempts, self.previous_delay, u)
+                    backoff.delay(self.attempts, self.previous_delay, engine.rng().next_f64())
                 }
             }
         };
@@ -276,6 +327,7 @@ impl<'h> CallState<'h> {
         if let (Some(limit), Some(started)) = (policy.retry.max_elapsed, self.started) {
             let ends_at = engine.clock().now().saturating_add(delay);
             if ends_at > started.saturating_add(limit) {
+                metrics.record_attempt_failure(category);
                 tracing::warn!(
                     component = %self.handle.component,
                     operation = %self.handle.operation,
@@ -294,6 +346,7 @@ impl<'h> CallState<'h> {
         if let Some(budget) = &policy.retry.budget {
             let now = engine.clock().now();
             if !self.handle.budget.enable(budget).try_withdraw(now) {
+                metrics.record_attempt_failure(category);
                 metrics.record_budget_exhausted();
                 metrics.record_failure(self.attempts, retryable, false);
                 self.ended = true;
@@ -303,29 +356,43 @@ impl<'h> CallState<'h> {
         }
 
         self.previous_delay = Some(delay);
-        metrics.record_retry(delay);
+        metrics.record_retry(category, delay);
+        tracing::warn!(
+            component = %self.handle.component,
+            operation = %self.handle.operation,
+            attempt = self.attempts,
+            delay_ms = delay.as_millis() as u64,
+            category = %category,
+            error = %DisplayError(error.as_error()),
+            "attempt failed; retrying"
+        );
+        if engine.has_retry_hook() || self.spec.on_retry.is_some() {
+            self.notify_retry(delay, category, error.as_error());
+        }
+        Next::Retry(delay)
+    }
+
+    /// Tells the retry hooks, the manager's first, then the call's. Out of line and not
+    /// generic: most calls have no hook, and pay a test of two pointers instead of the event.
+    #[inline(never)]
+    fn notify_retry(
+        &self,
+        delay: Duration,
+        category: ErrorCategory,
+        error: Option<&(dyn std::error::Error + 'static)>,
+    ) {
         let event = RetryEvent {
             component: &self.handle.component,
             operation: &self.handle.operation,
             attempt: self.attempts,
             delay,
             category,
-            error: error.as_error(),
+            error,
         };
-        tracing::warn!(
-            component = %event.component,
-            operation = %event.operation,
-            attempt = event.attempt,
-            delay_ms = delay.as_millis() as u64,
-            category = %category,
-            error = %DisplayError(event.error),
-            "attempt failed; retrying"
-        );
-        engine.notify_retry(&event);
+        self.engine.notify_retry(&event);
         if let Some(hook) = &self.spec.on_retry {
             hook(&event);
         }
-        Next::Retry(delay)
     }
 
     /// The one event of a call that ends on its error (field names: see `docs/metrics.md`).
@@ -468,6 +535,7 @@ impl<'h> CallState<'h> {
     }
 
     /// Blocks for `delay` on the manager's clock; a zero delay returns at once.
+    #[inline]
     pub fn sleep(&self, delay: Duration) {
         if !delay.is_zero() {
             self.engine.clock().sleep(delay);

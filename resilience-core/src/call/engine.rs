@@ -145,6 +145,12 @@ impl Engine {
             .unwrap_or_else(resolve_now)
     }
 
+    /// Whether the manager has a retry hook.
+    #[inline]
+    pub(crate) fn has_retry_hook(&self) -> bool {
+        self.on_retry.is_some()
+    }
+
     pub(crate) fn notify_retry(&self, event: &RetryEvent<'_>) {
         if let Some(hook) = &self.on_retry {
             hook(event);

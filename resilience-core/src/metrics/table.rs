@@ -190,20 +190,47 @@ impl Counters {
     /// alone writes its table) once the thread's chunk for this key exists.
     #[inline(always)]
     pub(super) fn add(&self, index: usize, n: u64) {
+        let added = self.with_own_entry(|entry| add_owned(entry.counter(index), n));
+        if !added {
+            self.add_slow(index, n);
+        }
+    }
+
+    /// Adds each `(index, n)` of `adds`, none of them the hot counter, as [`add`](Self::add)
+    /// would one by one, but with one look-up of this thread's entry for them all: a failed
+    /// attempt counts several figures at once.
+    #[inline(always)]
+    pub(super) fn add_cold<const N: usize>(&self, adds: [(usize, u64); N]) {
+        let added = self.with_own_entry(|entry| {
+            let cold = entry.cold_counters();
+            for (index, n) in adds {
+                debug_assert_ne!(index, HOT);
+                add_owned(&cold[index], n);
+            }
+        });
+        if !added {
+            for (index, n) in adds {
+                self.add_slow(index, n);
+            }
+        }
+    }
+
+    /// Runs `f` on this key's entry in this thread's own table; `false` (and `f` not run) when
+    /// the thread has no chunk for the key yet, or is being torn down.
+    #[inline(always)]
+    fn with_own_entry(&self, f: impl FnOnce(&Entry)) -> bool {
         let slot = self.slot as usize;
         let added = OWNER.try_with(|owner| match owner.chunks.try_borrow() {
             Ok(chunks) => match chunks.get(slot / CHUNK) {
                 Some(Some(chunk)) => {
-                    add_owned(chunk[slot % CHUNK].counter(index), n);
+                    f(&chunk[slot % CHUNK]);
                     true
                 }
                 _ => false,
             },
             Err(_) => false,
         });
-        if added != Ok(true) {
-            self.add_slow(index, n);
-        }
+        added == Ok(true)
     }
 
     /// The thread's first count in this key's chunk (the chunk, or the thread's table, is made),
