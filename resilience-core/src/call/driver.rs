@@ -519,6 +519,33 @@ impl<'h> CallState<'h> {
         }
     }
 
+    /// [`judged`](Self::judged), for a permit kept in memory (an async call's, see [`Permit`]).
+    #[inline(always)]
+    #[allow(clippy::type_complexity)]
+    pub(crate) fn judged_in_place<T, E: Classify, J: JudgeOk<T>>(
+        &mut self,
+        permit: &mut Permit<'h>,
+        result: Result<T, E>,
+        judge: &J,
+    ) -> Result<Result<T, E>, (Duration, Result<T, E>)> {
+        match result {
+            Ok(value) => match judge.judge(&value) {
+                None => {
+                    self.succeeded_in_place(permit);
+                    Ok(Ok(value))
+                }
+                Some(failure) => match self.failed_in_place(permit, &failure) {
+                    Next::Retry(delay) => Err((delay, Ok(value))),
+                    Next::Stop => Ok(Ok(value)),
+                },
+            },
+            Err(error) => match self.failed_in_place(permit, &error) {
+                Next::Retry(delay) => Err((delay, Err(error))),
+                Next::Stop => Ok(Err(error)),
+            },
+        }
+    }
+
     /// The breaker refused an attempt: the call ends with the last real result (an error, or
     /// an `Ok` value judged a failure), or with the rejection when no attempt ran.
     #[cold]
@@ -646,12 +673,13 @@ where
 {
     let mut last = None;
     loop {
-        let permit = match admit(&mut call, last.take()) {
+        let mut permit = match admit(&mut call, last.take()) {
             Ok(permit) => permit,
             Err(end) => return end,
         };
         let result = attempt().await;
-        match call.judged(permit, result, judge) {
+        // In place: the permit lives in this future across the `.await` (see [`Permit`]).
+        match call.judged_in_place(&mut permit, result, judge) {
             Ok(end) => return end,
             Err((delay, result)) => {
                 last = Some(result);
