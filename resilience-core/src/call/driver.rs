@@ -492,54 +492,28 @@ impl<'h> CallState<'h> {
     /// One attempt's result, judged: `Ok(end)` ends the call with `end`; `Err((delay, result))`
     /// retries after `delay`, keeping `result` as the last one. An `Ok` value that `judge`
     /// takes for a failure is reported and retried like an error of its category, and is what
-    /// the call returns when no retry follows.
+    /// the call returns when no retry follows. `permit` is the attempt's [`Permit`], by value
+    /// (a blocking call's) or `&mut` (an async call's, kept in place).
     #[inline(always)]
     #[allow(clippy::type_complexity)]
-    pub fn judged<T, E: Classify, J: JudgeOk<T>>(
+    pub fn judged<T, E: Classify, J: JudgeOk<T>, P: HeldPermit<'h>>(
         &mut self,
-        permit: Permit<'h>,
+        permit: P,
         result: Result<T, E>,
         judge: &J,
     ) -> Result<Result<T, E>, (Duration, Result<T, E>)> {
         match result {
             Ok(value) => match judge.judge(&value) {
                 None => {
-                    self.succeeded(permit);
+                    permit.succeeded(self);
                     Ok(Ok(value))
                 }
-                Some(failure) => match self.failed(permit, &failure) {
+                Some(failure) => match permit.failed(self, &failure) {
                     Next::Retry(delay) => Err((delay, Ok(value))),
                     Next::Stop => Ok(Ok(value)),
                 },
             },
-            Err(error) => match self.failed(permit, &error) {
-                Next::Retry(delay) => Err((delay, Err(error))),
-                Next::Stop => Ok(Err(error)),
-            },
-        }
-    }
-
-    /// [`judged`](Self::judged), for a permit kept in memory (an async call's, see [`Permit`]).
-    #[inline(always)]
-    #[allow(clippy::type_complexity)]
-    pub(crate) fn judged_in_place<T, E: Classify, J: JudgeOk<T>>(
-        &mut self,
-        permit: &mut Permit<'h>,
-        result: Result<T, E>,
-        judge: &J,
-    ) -> Result<Result<T, E>, (Duration, Result<T, E>)> {
-        match result {
-            Ok(value) => match judge.judge(&value) {
-                None => {
-                    self.succeeded_in_place(permit);
-                    Ok(Ok(value))
-                }
-                Some(failure) => match self.failed_in_place(permit, &failure) {
-                    Next::Retry(delay) => Err((delay, Ok(value))),
-                    Next::Stop => Ok(Ok(value)),
-                },
-            },
-            Err(error) => match self.failed_in_place(permit, &error) {
+            Err(error) => match permit.failed(self, &error) {
                 Next::Retry(delay) => Err((delay, Err(error))),
                 Next::Stop => Ok(Err(error)),
             },
@@ -657,6 +631,39 @@ where
     }
 }
 
+/// How an attempt's [`Permit`] is held when its outcome is recorded: by value (a blocking
+/// call's, in registers) or `&mut` (an async call's, in its future); see [`Permit`] for why
+/// each.
+#[doc(hidden)]
+pub trait HeldPermit<'h> {
+    /// Records a success ([`CallState::succeeded`] or [`CallState::succeeded_in_place`]).
+    fn succeeded(self, call: &mut CallState<'h>);
+    /// Records a failure ([`CallState::failed`] or [`CallState::failed_in_place`]).
+    fn failed<E: Classify + ?Sized>(self, call: &mut CallState<'h>, error: &E) -> Next;
+}
+
+impl<'h> HeldPermit<'h> for Permit<'h> {
+    #[inline(always)]
+    fn succeeded(self, call: &mut CallState<'h>) {
+        call.succeeded(self);
+    }
+    #[inline(always)]
+    fn failed<E: Classify + ?Sized>(self, call: &mut CallState<'h>, error: &E) -> Next {
+        call.failed(self, error)
+    }
+}
+
+impl<'h> HeldPermit<'h> for &mut Permit<'h> {
+    #[inline(always)]
+    fn succeeded(self, call: &mut CallState<'h>) {
+        call.succeeded_in_place(self);
+    }
+    #[inline(always)]
+    fn failed<E: Classify + ?Sized>(self, call: &mut CallState<'h>, error: &E) -> Next {
+        call.failed_in_place(self, error)
+    }
+}
+
 /// The loop of an async call; the same steps as [`run_blocking`].
 pub(crate) async fn run_async<'h, T, E, F, Fut, A, J>(
     mut call: CallState<'h>,
@@ -679,7 +686,7 @@ where
         };
         let result = attempt().await;
         // In place: the permit lives in this future across the `.await` (see [`Permit`]).
-        match call.judged_in_place(&mut permit, result, judge) {
+        match call.judged(&mut permit, result, judge) {
             Ok(end) => return end,
             Err((delay, result)) => {
                 last = Some(result);
