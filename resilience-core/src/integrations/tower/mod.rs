@@ -119,9 +119,7 @@ pub use replay::{CloneRequest, HttpReplay, NoReplay, ReplayBody, ReplayRequest};
 pub use server::{ResilienceServer, ResilienceServerLayer};
 
 use crate::call::{OperationHandle, GUARDED_SPEC, ONE_ATTEMPT_SPEC};
-use crate::{
-    CircuitBreaker, CircuitOpenError, CircuitState, Classify, ErrorCategory, RetryManager,
-};
+use crate::{CircuitOpenError, CircuitState, Classify, ErrorCategory, RetryManager};
 use parking_lot::Mutex;
 use std::error::Error;
 use std::fmt;
@@ -302,7 +300,6 @@ impl<S, C: Clone, R: Clone> Layer<S> for ResilienceLayer<C, R> {
                 classifier: self.classifier.clone(),
                 replay: self.replay.clone(),
                 not_ready_while_open: self.not_ready_while_open,
-                breaker: OnceLock::new(),
                 handle: OnceLock::new(),
             }),
             open_wait: None,
@@ -318,12 +315,17 @@ struct Shared<C, R> {
     classifier: C,
     replay: R,
     not_ready_while_open: bool,
-    /// The breaker of the key, looked up on the first readiness check that needs it (only with
-    /// `not_ready_while_open`).
-    breaker: OnceLock<Arc<CircuitBreaker>>,
-    /// The operation's handle, taken on the first call and held: no look-up by name per call
-    /// (and the manager never evicts an operation a service still holds).
+    /// The operation's handle (its breaker, metrics and budget), taken on the first call or
+    /// readiness check that needs it and held: no look-up by name per call, and the manager
+    /// never evicts an operation a service still holds.
     handle: OnceLock<Arc<OperationHandle>>,
+}
+
+impl<C, R> Shared<C, R> {
+    fn handle(&self) -> &OperationHandle {
+        self.handle
+            .get_or_init(|| self.manager.held_handle(&self.component, &self.operation))
+    }
 }
 
 /// The [`Service`] of a [`ResilienceLayer`]: `Clone` when the wrapped service is (each clone
@@ -388,9 +390,7 @@ impl<S, C, R> ResilienceService<S, C, R> {
             }
             let shared = &self.shared;
             let registry = shared.manager.circuit_breaker_registry();
-            let breaker = shared
-                .breaker
-                .get_or_init(|| registry.get_breaker(&shared.component, &shared.operation));
+            let breaker = &shared.handle().breaker;
             let clock = registry.clock();
             // With a Unix time of zero, the deadline reads as the time left on the breaker's
             // own clock (tokio's, paused in tests), not as a wall-clock date.
@@ -455,11 +455,7 @@ where
     R: ReplayRequest<Req>,
 {
     let shared = &*shared;
-    let handle = shared.handle.get_or_init(|| {
-        shared
-            .manager
-            .held_handle(&shared.component, &shared.operation)
-    });
+    let handle = shared.handle();
     // A request that can be copied is sent as copies, each attempt its own, and kept for the
     // next; one that cannot gets one attempt, itself.
     let copy = shared.replay.replay(&request);
